@@ -1,0 +1,143 @@
+/*
+ * config — the one INI file, read into a typed struct. Every key has a
+ * default (no file is needed for a first run); `--set SECTION.KEY=VALUE`
+ * overrides any key; errors name file:line and the key:
+ *   rtcd.ini:7: sip.listen: 'udp:1.2.3.4:99999': port out of range
+ * The table of directives (name, type, default, bounds, help) is in config.c;
+ * docs/configuration.md is its reference and a test keeps the two in step.
+ */
+#ifndef RTCD_BASE_CONFIG_H
+#define RTCD_BASE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+
+enum transport {
+    TRANSPORT_UDP,
+    TRANSPORT_TCP,
+    TRANSPORT_TLS,
+    TRANSPORT_WS,
+    TRANSPORT_WSS,
+};
+/* "udp", "tcp", "tls", "ws", "wss" */
+const char *transport_name(enum transport t);
+
+/* One listening address: "udp:0.0.0.0:5060", "tcp:[::1]:5060". */
+struct listen_addr {
+    enum transport transport;
+    struct sockaddr_storage addr; /* IPv4 or IPv6, port set */
+    socklen_t addrlen;
+};
+
+#define CONFIG_MAX_LISTEN 16
+struct listen_list {
+    size_t n;
+    struct listen_addr v[CONFIG_MAX_LISTEN];
+};
+
+/* An address range "10.0.0.0/8", "::1/128", or a bare address. */
+struct net_range {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    uint8_t prefix;
+};
+#define CONFIG_MAX_RANGES 32
+struct range_list {
+    size_t n;
+    struct net_range v[CONFIG_MAX_RANGES];
+};
+/* Whether sa (AF_INET/AF_INET6; v4-mapped v6 counts as v4) is inside r. */
+bool net_range_contains(const struct net_range *r, const struct sockaddr *sa);
+
+struct config {
+    struct {
+        char *domain; /* comma-separated list */
+        char *data_dir;
+        uint32_t workers; /* 0 = one per core */
+        char *secret;     /* for nonces and tokens; empty = random, kept in data_dir */
+    } server;
+    struct {
+        struct listen_list listen;
+        uint32_t max_message_size; /* bytes */
+        uint32_t max_headers;
+        uint32_t max_header_length;
+        uint32_t t1_ms, t2_ms, t4_ms;
+        uint32_t tcp_idle_timeout; /* seconds */
+        uint32_t max_connections;
+        uint32_t max_connections_per_ip;
+        uint32_t min_expires, max_expires, default_expires;
+    } sip;
+    struct {
+        struct listen_list listen;
+        char *web_root;
+        uint32_t max_header_size;
+        uint32_t max_body_size;
+    } http;
+    struct {
+        struct listen_list listen;
+        char *realm; /* empty = the first server.domain */
+        char *rest_secret;
+        uint32_t relay_port_min, relay_port_max;
+        uint32_t max_allocations, max_allocations_per_user;
+        uint32_t max_lifetime, default_lifetime; /* seconds */
+        uint32_t bandwidth_per_allocation;       /* bytes/s, 0 = unlimited */
+        uint32_t nonce_lifetime;                 /* seconds */
+        struct range_list allow_peers;
+        struct range_list deny_peers;
+        char *relay_address; /* empty = the listening address */
+    } turn;
+    struct {
+        char *backend; /* "sqlite" or "postgres" */
+        char *url;     /* postgresql://... */
+        char *sqlite_file; /* empty = data_dir/rtcd.db */
+        uint32_t max_offline_per_user;
+        uint32_t archive_retention_days; /* 0 = keep for ever */
+    } store;
+    struct {
+        char *challenge; /* "all", "register", "none" */
+        uint32_t nonce_lifetime;
+        uint32_t max_failures;     /* per source address / user in failure_window */
+        uint32_t failure_window;   /* seconds */
+    } auth;
+    struct {
+        enum log_level level;
+        char *file; /* empty = stderr */
+    } log;
+};
+
+/* Sets every key to its default. 0 or -ENOMEM. */
+int config_init(struct config *c);
+/* Frees the strings; the struct must be config_init'ed again to be reused. */
+void config_free(struct config *c);
+
+/*
+ * Reads an INI file over the current values. On failure returns -EINVAL (or
+ * -errno when the file cannot be read) and writes "file:line: key: what" into
+ * err (errlen bytes).
+ */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Applies one "SECTION.KEY=VALUE" (the --set syntax). Same errors, prefixed "--set". */
+int config_set(struct config *c, const char *assignment, char *err, size_t errlen);
+/* Sets one key from its text. 0 or -EINVAL with "section.key: 'value': what" in err. */
+int config_set_key(struct config *c, const char *section, const char *key, const char *value,
+                   char *err, size_t errlen);
+/* Checks rules across keys (ranges in order, ...). 0 or -EINVAL with the reason. */
+int config_validate(const struct config *c, char *err, size_t errlen);
+
+/*
+ * The whole start-up sequence shared by rtcd and rtcctl: defaults, then the
+ * file (if path is not NULL), then each "SECTION.KEY=VALUE" of sets in order,
+ * then config_validate. On failure c is freed and err says why.
+ */
+int config_load(struct config *c, const char *path, const char *const *sets, size_t nsets,
+                char *err, size_t errlen);
+
+/* Writes the effective configuration as INI text (every key, with its help as a comment). */
+int config_dump(const struct config *c, struct buf *out);
+
+#endif
