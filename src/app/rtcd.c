@@ -119,7 +119,8 @@ static int run(struct server *s)
     if (rc < 0) {
         log_error("rtcd", "cannot start workers: %s", strerror(-rc));
     } else {
-        log_info("rtcd", "rtcd %s started: domain %s, %u worker(s), data in %s", RTCD_VERSION,
+        /* Test scripts wait for this exact line ("ready:"). */
+        log_info("rtcd", "ready: rtcd %s, domain %s, %u worker(s), data in %s", RTCD_VERSION,
                  s->cfg.server.domain, worker_pool_size(s->workers), s->cfg.server.data_dir);
         uv_run(s->loop, UV_RUN_DEFAULT);
         log_info("rtcd", "stopping on %s", strsignal(s->stop_signal));
