@@ -1,0 +1,949 @@
+/*
+ * net — UDP and TCP transports on the worker loops.
+ */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/map.h"
+
+#define UDP_DGRAM_MAX 65536
+#define UDP_BATCH 16 /* datagrams per recvmmsg */
+#define READ_CHUNK 16384
+#define SWEEP_MS 1000
+#define FLOW_ID_SHIFT 48
+
+struct counters {
+    _Atomic uint64_t udp_rx, udp_tx, tcp_rx, tcp_tx;
+    _Atomic uint64_t tcp_accepted, tcp_refused, tcp_closed, tcp_open;
+    _Atomic uint64_t keepalives, frame_errors, send_errors;
+};
+
+struct net {
+    struct listen_list listen;
+    struct net_limits lim;
+    struct net_handlers h;
+    unsigned nworkers;
+    struct net_worker **workers; /* by worker index; each slot read only on its own worker */
+    struct worker *_Atomic *wk;  /* by worker index, set at start, read by any worker */
+    pthread_mutex_t lock;        /* guards bound ports and per_ip */
+    uint16_t bound_port[CONFIG_MAX_LISTEN];
+    struct map *per_ip; /* raw address bytes → connection count (as uintptr_t) */
+    _Atomic uint32_t conns;
+    struct counters c;
+};
+
+struct udp_sock {
+    uv_udp_t h;
+    struct sockaddr_storage local;
+    struct net_worker *nw;
+};
+
+struct tcp_listener {
+    uv_tcp_t h;
+    struct sockaddr_storage local;
+    struct net_worker *nw;
+};
+
+struct flow {
+    uint64_t id;
+    struct net_worker *nw;
+    uv_tcp_t tcp;
+    struct sockaddr_storage peer, local;
+    socklen_t peerlen;
+    struct buf in;
+    struct buf pending; /* writes waiting for an outbound connect */
+    uint64_t last_ms;
+    int pins;
+    bool connected, closing, counted;
+    uv_connect_t connect;
+};
+
+struct net_worker {
+    struct net *net;
+    struct worker *w;
+    uv_loop_t *loop;
+    struct udp_sock udp[CONFIG_MAX_LISTEN];
+    size_t n_udp;
+    struct tcp_listener tcp[CONFIG_MAX_LISTEN];
+    size_t n_tcp;
+    struct map *flows;   /* id → flow */
+    struct map *by_addr; /* peer address bytes → flow, for reuse */
+    uint64_t next_flow;
+    uv_timer_t sweep;
+    char *udp_buf;
+    unsigned open_handles; /* freed when the last close callback runs */
+    bool stopping;
+};
+
+#define CNT_ADD(n, f, v) atomic_fetch_add_explicit(&(n)->c.f, (v), memory_order_relaxed)
+
+/* ---- addresses ---- */
+
+static size_t addr_key(const struct sockaddr_storage *ss, uint8_t *out, bool with_port)
+{
+    size_t n = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+        memcpy(out, &s->sin_addr, 4);
+        n = 4;
+        if (with_port) {
+            memcpy(out + n, &s->sin_port, 2);
+            n += 2;
+        }
+    } else {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+        memcpy(out, &s->sin6_addr, 16);
+        n = 16;
+        if (with_port) {
+            memcpy(out + n, &s->sin6_port, 2);
+            n += 2;
+        }
+    }
+    return n;
+}
+
+const char *net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
+    } else {
+        snprintf(buf, len, "?");
+    }
+    return buf;
+}
+
+bool net_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    uint8_t ka[18], kb[18];
+    size_t na = addr_key(a, ka, true), nb = addr_key(b, kb, true);
+    return na == nb && memcmp(ka, kb, na) == 0;
+}
+
+uint16_t net_addr_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return 0;
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static socklen_t addr_len(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* ---- shared part ---- */
+
+int net_new(struct net **out, const struct listen_list *listen, const struct net_limits *lim,
+            const struct net_handlers *h, unsigned nworkers)
+{
+    struct net *n = calloc(1, sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    n->workers = calloc(nworkers ? nworkers : 1, sizeof *n->workers);
+    n->wk = calloc(nworkers ? nworkers : 1, sizeof *n->wk);
+    if (!n->workers || !n->wk || map_new(&n->per_ip, MAP_KEY_STR, 64) < 0) {
+        free(n->workers);
+        free(n->wk);
+        free(n);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < listen->n; i++) {
+        const struct listen_addr *la = &listen->v[i];
+        if (la->transport == TRANSPORT_UDP || la->transport == TRANSPORT_TCP) {
+            n->listen.v[n->listen.n++] = *la;
+        } else {
+            char a[64];
+            log_warn("net", "%s:%s: transport not served yet, skipped",
+                     transport_name(la->transport), net_addr_str(&la->addr, a, sizeof a));
+        }
+    }
+    n->lim = *lim;
+    if (!n->lim.max_write_queue)
+        n->lim.max_write_queue = 4u << 20;
+    n->h = *h;
+    n->nworkers = nworkers ? nworkers : 1;
+    pthread_mutex_init(&n->lock, NULL);
+    *out = n;
+    return 0;
+}
+
+void net_free(struct net *n)
+{
+    if (!n)
+        return;
+    map_free(n->per_ip);
+    pthread_mutex_destroy(&n->lock);
+    free(n->workers);
+    free(n->wk);
+    free(n);
+}
+
+void net_get_stats(const struct net *n, struct net_stats *o)
+{
+#define RD(f) o->f = atomic_load_explicit(&n->c.f, memory_order_relaxed)
+    RD(udp_rx);
+    RD(udp_tx);
+    RD(tcp_rx);
+    RD(tcp_tx);
+    RD(tcp_accepted);
+    RD(tcp_refused);
+    RD(tcp_closed);
+    RD(tcp_open);
+    RD(keepalives);
+    RD(frame_errors);
+    RD(send_errors);
+#undef RD
+}
+
+const struct sockaddr_storage *net_local_addr(const struct net *n, enum transport t, int family)
+{
+    for (size_t i = 0; i < n->listen.n; i++)
+        if (n->listen.v[i].transport == t && n->listen.v[i].addr.ss_family == family)
+            return &n->listen.v[i].addr;
+    return NULL;
+}
+
+unsigned net_flow_owner(uint64_t flow_id)
+{
+    return flow_id ? (unsigned)(flow_id >> FLOW_ID_SHIFT) - 1 : 0;
+}
+
+/* ---- per-IP connection accounting ---- */
+
+static bool ip_admit(struct net *n, const struct sockaddr_storage *peer)
+{
+    uint8_t k[18];
+    size_t kl = addr_key(peer, k, false);
+    bool ok = false;
+    pthread_mutex_lock(&n->lock);
+    uintptr_t cnt = (uintptr_t)map_get_str(n->per_ip, str_make((char *)k, kl));
+    if (cnt < n->lim.max_connections_per_ip &&
+        map_set_str(n->per_ip, str_make((char *)k, kl), (void *)(cnt + 1), NULL) >= 0)
+        ok = true;
+    pthread_mutex_unlock(&n->lock);
+    return ok;
+}
+
+static void ip_release(struct net *n, const struct sockaddr_storage *peer)
+{
+    uint8_t k[18];
+    size_t kl = addr_key(peer, k, false);
+    pthread_mutex_lock(&n->lock);
+    uintptr_t cnt = (uintptr_t)map_get_str(n->per_ip, str_make((char *)k, kl));
+    if (cnt <= 1)
+        map_del_str(n->per_ip, str_make((char *)k, kl));
+    else
+        map_set_str(n->per_ip, str_make((char *)k, kl), (void *)(cnt - 1), NULL);
+    pthread_mutex_unlock(&n->lock);
+}
+
+/* ---- handles and closing ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct net_worker *nw = h->data;
+    if (--nw->open_handles == 0 && nw->stopping) {
+        map_free(nw->flows);
+        map_free(nw->by_addr);
+        free(nw->udp_buf);
+        free(nw);
+    }
+}
+
+static void flow_freed(uv_handle_t *h)
+{
+    struct flow *f = h->data;
+    struct net_worker *nw = f->nw;
+    buf_free(&f->in);
+    buf_free(&f->pending);
+    free(f);
+    if (--nw->open_handles == 0 && nw->stopping) {
+        map_free(nw->flows);
+        map_free(nw->by_addr);
+        free(nw->udp_buf);
+        free(nw);
+    }
+}
+
+static void flow_close(struct flow *f, const char *why)
+{
+    if (f->closing)
+        return;
+    f->closing = true;
+    struct net_worker *nw = f->nw;
+    struct net *n = nw->net;
+    char a[64];
+    log_debug("net", "tcp flow %llx %s closed: %s", (unsigned long long)f->id,
+              net_addr_str(&f->peer, a, sizeof a), why);
+    map_del_int(nw->flows, f->id);
+    uint8_t k[18];
+    size_t kl = addr_key(&f->peer, k, true);
+    if (map_get_str(nw->by_addr, str_make((char *)k, kl)) == f)
+        map_del_str(nw->by_addr, str_make((char *)k, kl));
+    if (f->counted) {
+        atomic_fetch_sub(&n->conns, 1);
+        ip_release(n, &f->peer);
+        CNT_ADD(n, tcp_closed, 1);
+        atomic_fetch_sub_explicit(&n->c.tcp_open, 1, memory_order_relaxed);
+    }
+    if (n->h.flow_closed && !nw->stopping)
+        n->h.flow_closed(n->h.ctx, nw, f->id);
+    uv_close((uv_handle_t *)&f->tcp, flow_freed);
+}
+
+static void close_flows(struct net_worker *nw)
+{
+    struct map_iter it = MAP_ITER_INIT;
+    struct map_entry e;
+    /* flow_close removes from the map: collect first. */
+    size_t cnt = map_count(nw->flows), i = 0;
+    struct flow **all = calloc(cnt ? cnt : 1, sizeof *all);
+    if (!all)
+        return;
+    while (map_next(nw->flows, &it, &e) && i < cnt)
+        all[i++] = e.val;
+    for (size_t k = 0; k < i; k++)
+        flow_close(all[k], "server stopping");
+    free(all);
+}
+
+/* ---- TCP ---- */
+
+static struct flow *flow_new(struct net_worker *nw)
+{
+    struct flow *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->nw = nw;
+    f->id = ((uint64_t)(worker_index(nw->w) + 1) << FLOW_ID_SHIFT) | ++nw->next_flow;
+    buf_init(&f->in, nw->net->lim.max_message + 4);
+    buf_init(&f->pending, nw->net->lim.max_write_queue);
+    f->last_ms = clock_mono_ms();
+    if (uv_tcp_init(nw->loop, &f->tcp) < 0) {
+        free(f);
+        return NULL;
+    }
+    f->tcp.data = f;
+    nw->open_handles++;
+    if (map_set_int(nw->flows, f->id, f, NULL) < 0) {
+        f->closing = true;
+        uv_close((uv_handle_t *)&f->tcp, flow_freed);
+        return NULL;
+    }
+    return f;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    struct flow *f = h->data;
+    size_t room = f->in.max - f->in.len;
+    size_t want = room < READ_CHUNK ? room : READ_CHUNK;
+    if (want == 0 || buf_reserve(&f->in, want) < 0) {
+        b->base = NULL;
+        b->len = 0;
+        return;
+    }
+    b->base = (char *)f->in.data + f->in.len;
+    b->len = want;
+}
+
+static int flow_write(struct flow *f, const void *data, size_t len);
+
+/* Skips RFC 5626 keep-alives at the start of the buffer; answers a ping. */
+static void skip_keepalives(struct flow *f)
+{
+    struct net *n = f->nw->net;
+    for (;;) {
+        str s = buf_str(&f->in);
+        if (str_has_prefix(s, STR("\r\n\r\n"))) {
+            buf_consume(&f->in, 4);
+            CNT_ADD(n, keepalives, 1);
+            flow_write(f, "\r\n", 2); /* pong */
+        } else if (str_has_prefix(s, STR("\r\n")) && !(s.len >= 3 && s.s[2] == '\r')) {
+            buf_consume(&f->in, 2); /* a pong, or a stray CRLF between messages */
+        } else {
+            return;
+        }
+    }
+}
+
+static void deliver_stream(struct flow *f)
+{
+    struct net_worker *nw = f->nw;
+    struct net *n = nw->net;
+    while (!f->closing && f->in.len) {
+        skip_keepalives(f);
+        if (!f->in.len || (f->in.len < 4 && str_has_prefix(STR("\r\n\r\n"), buf_str(&f->in))))
+            return;
+        ssize_t r = n->h.frame(n->h.ctx, (const char *)f->in.data, f->in.len);
+        if (r < 0 || (r == 0 && f->in.len >= n->lim.max_message) || (size_t)r > f->in.len) {
+            CNT_ADD(n, frame_errors, 1);
+            flow_close(f, r < 0 ? "unframeable stream" : "message too large");
+            return;
+        }
+        if (r == 0)
+            return;
+        struct net_rx rx = {
+            .data = (const char *)f->in.data,
+            .len = (size_t)r,
+            .transport = TRANSPORT_TCP,
+            .src = f->peer,
+            .srclen = f->peerlen,
+            .local = &f->local,
+            .flow_id = f->id,
+        };
+        CNT_ADD(n, tcp_rx, 1);
+        n->h.recv(n->h.ctx, nw, &rx);
+        if (!f->closing)
+            buf_consume(&f->in, (size_t)r);
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct flow *f = s->data;
+    (void)b;
+    if (nread == UV_ENOBUFS) {
+        CNT_ADD(f->nw->net, frame_errors, 1);
+        flow_close(f, "message too large");
+        return;
+    }
+    if (nread < 0) {
+        flow_close(f, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0)
+        return;
+    f->in.len += (size_t)nread;
+    f->last_ms = clock_mono_ms();
+    deliver_stream(f);
+}
+
+static void flow_started(struct flow *f)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&f->tcp, (struct sockaddr *)&ss, &len) == 0)
+        f->local = ss;
+    uv_tcp_nodelay(&f->tcp, 1);
+    f->connected = true;
+    int rc = uv_read_start((uv_stream_t *)&f->tcp, on_alloc, on_read);
+    if (rc < 0)
+        flow_close(f, uv_strerror(rc));
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct tcp_listener *l = server->data;
+    struct net_worker *nw = l->nw;
+    struct net *n = nw->net;
+    if (status < 0) {
+        log_warn("net", "accept: %s", uv_strerror(status));
+        return;
+    }
+    struct flow *f = flow_new(nw);
+    if (!f) {
+        uv_tcp_t tmp; /* take the connection off the queue and drop it */
+        if (uv_tcp_init(nw->loop, &tmp) == 0) {
+            uv_accept(server, (uv_stream_t *)&tmp);
+            uv_close((uv_handle_t *)&tmp, NULL);
+        }
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)&f->tcp) < 0) {
+        flow_close(f, "accept failed");
+        return;
+    }
+    int len = sizeof f->peer;
+    uv_tcp_getpeername(&f->tcp, (struct sockaddr *)&f->peer, &len);
+    f->peerlen = (socklen_t)len;
+    char a[64];
+    if (atomic_fetch_add(&n->conns, 1) >= n->lim.max_connections) {
+        atomic_fetch_sub(&n->conns, 1);
+        CNT_ADD(n, tcp_refused, 1);
+        log_warn("net", "tcp %s refused: sip.max_connections (%u) reached",
+                 net_addr_str(&f->peer, a, sizeof a), n->lim.max_connections);
+        flow_close(f, "connection limit");
+        return;
+    }
+    if (!ip_admit(n, &f->peer)) {
+        atomic_fetch_sub(&n->conns, 1);
+        CNT_ADD(n, tcp_refused, 1);
+        log_warn("net", "tcp %s refused: sip.max_connections_per_ip (%u) reached",
+                 net_addr_str(&f->peer, a, sizeof a), n->lim.max_connections_per_ip);
+        flow_close(f, "per-address connection limit");
+        return;
+    }
+    f->counted = true;
+    CNT_ADD(n, tcp_accepted, 1);
+    CNT_ADD(n, tcp_open, 1);
+    uint8_t k[18];
+    size_t kl = addr_key(&f->peer, k, true);
+    map_set_str(nw->by_addr, str_make((char *)k, kl), f, NULL);
+    flow_started(f);
+}
+
+struct write_req {
+    uv_write_t req;
+    struct flow *f;
+    char data[];
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    if (status < 0 && status != UV_ECANCELED) {
+        CNT_ADD(w->f->nw->net, send_errors, 1);
+        flow_close(w->f, uv_strerror(status));
+    }
+    free(w);
+}
+
+static int flow_write(struct flow *f, const void *data, size_t len)
+{
+    if (f->closing)
+        return -ENOTCONN;
+    if (!f->connected)
+        return buf_append(&f->pending, data, len);
+    size_t done = 0;
+    if (f->tcp.write_queue_size == 0) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        int r = uv_try_write((uv_stream_t *)&f->tcp, &b, 1);
+        if (r >= 0)
+            done = (size_t)r;
+        else if (r != UV_EAGAIN) {
+            CNT_ADD(f->nw->net, send_errors, 1);
+            flow_close(f, uv_strerror(r));
+            return -EPIPE;
+        }
+    }
+    if (done == len)
+        return 0;
+    if (f->tcp.write_queue_size + (len - done) > f->nw->net->lim.max_write_queue) {
+        CNT_ADD(f->nw->net, send_errors, 1);
+        flow_close(f, "peer reads too slowly (write queue full)");
+        return -ENOBUFS;
+    }
+    struct write_req *w = malloc(sizeof *w + (len - done));
+    if (!w)
+        return -ENOMEM;
+    w->f = f;
+    memcpy(w->data, (const char *)data + done, len - done);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)(len - done));
+    int rc = uv_write(&w->req, (uv_stream_t *)&f->tcp, &b, 1, on_written);
+    if (rc < 0) {
+        free(w);
+        flow_close(f, uv_strerror(rc));
+        return -EPIPE;
+    }
+    return 0;
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct flow *f = req->data;
+    if (f->closing)
+        return;
+    if (status < 0) {
+        CNT_ADD(f->nw->net, send_errors, 1);
+        flow_close(f, uv_strerror(status));
+        return;
+    }
+    flow_started(f);
+    if (f->closing)
+        return;
+    if (f->pending.len) {
+        struct buf p = f->pending;
+        buf_init(&f->pending, f->nw->net->lim.max_write_queue);
+        flow_write(f, p.data, p.len);
+        buf_free(&p);
+    }
+}
+
+static struct flow *flow_connect(struct net_worker *nw, const struct sockaddr_storage *to)
+{
+    struct net *n = nw->net;
+    if (atomic_fetch_add(&n->conns, 1) >= n->lim.max_connections) {
+        atomic_fetch_sub(&n->conns, 1);
+        return NULL;
+    }
+    struct flow *f = flow_new(nw);
+    if (!f) {
+        atomic_fetch_sub(&n->conns, 1);
+        return NULL;
+    }
+    f->peer = *to;
+    f->peerlen = addr_len(to);
+    if (!ip_admit(n, &f->peer)) {
+        atomic_fetch_sub(&n->conns, 1);
+        flow_close(f, "per-address connection limit");
+        return NULL;
+    }
+    f->counted = true;
+    CNT_ADD(n, tcp_open, 1);
+    f->connect.data = f;
+    int rc = uv_tcp_connect(&f->connect, &f->tcp, (const struct sockaddr *)to, on_connected);
+    if (rc < 0) {
+        flow_close(f, uv_strerror(rc));
+        return NULL;
+    }
+    uint8_t k[18];
+    size_t kl = addr_key(to, k, true);
+    map_set_str(nw->by_addr, str_make((char *)k, kl), f, NULL);
+    return f;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct net_worker *nw = t->data;
+    uint64_t now = clock_mono_ms(), idle = (uint64_t)nw->net->lim.idle_timeout_s * 1000;
+    struct map_iter it = MAP_ITER_INIT;
+    struct map_entry e;
+    struct flow *batch[256];
+    size_t n = 0;
+    /* flow_close changes the map: collect a bounded batch, close it, go on next tick. */
+    while (n < sizeof batch / sizeof batch[0] && map_next(nw->flows, &it, &e)) {
+        struct flow *f = e.val;
+        if (f->pins == 0 && now - f->last_ms > idle)
+            batch[n++] = f;
+    }
+    for (size_t i = 0; i < n; i++)
+        flow_close(batch[i], "idle");
+}
+
+/* ---- UDP ---- */
+
+static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    struct udp_sock *u = h->data;
+    b->base = u->nw->udp_buf;
+    b->len = UDP_DGRAM_MAX * UDP_BATCH;
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const struct sockaddr *addr,
+                     unsigned flags)
+{
+    struct udp_sock *u = h->data;
+    struct net *n = u->nw->net;
+    if (flags & UV_UDP_MMSG_FREE)
+        return; /* the batch buffer belongs to the worker */
+    if (nread < 0) {
+        log_warn("net", "udp receive: %s", uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0 || !addr)
+        return;
+    struct net_rx rx = {
+        .data = b->base,
+        .len = (size_t)nread,
+        .transport = TRANSPORT_UDP,
+        .local = &u->local,
+    };
+    socklen_t al = addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                              : sizeof(struct sockaddr_in6);
+    memcpy(&rx.src, addr, al);
+    rx.srclen = al;
+    if (flags & UV_UDP_PARTIAL) {
+        CNT_ADD(n, frame_errors, 1);
+        return; /* larger than 64 KiB: cannot be a valid message */
+    }
+    /* RFC 5626 §4.4.1 over UDP is STUN; a bare CRLF keep-alive is skipped. */
+    if (rx.len <= 4 && str_eq(str_trim(str_make(rx.data, rx.len)), STR(""))) {
+        CNT_ADD(n, keepalives, 1);
+        return;
+    }
+    CNT_ADD(n, udp_rx, 1);
+    n->h.recv(n->h.ctx, u->nw, &rx);
+}
+
+/* A socket bound with SO_REUSEPORT so that every worker has its own. */
+static int bound_socket(int type, struct sockaddr_storage *addr, int rcvbuf)
+{
+    int fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        goto fail;
+    if (addr->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (bind(fd, (struct sockaddr *)addr, addr_len(addr)) < 0)
+        goto fail;
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof got;
+    if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
+        *addr = got;
+    return fd;
+fail:;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+/* The listening address for entry i, with a port 0 resolved by the first worker. */
+static struct sockaddr_storage listen_addr(struct net *n, size_t i)
+{
+    struct sockaddr_storage a = n->listen.v[i].addr;
+    pthread_mutex_lock(&n->lock);
+    if (net_addr_port(&a) == 0 && n->bound_port[i])
+        set_port(&a, n->bound_port[i]);
+    pthread_mutex_unlock(&n->lock);
+    return a;
+}
+
+static void remember_port(struct net *n, size_t i, const struct sockaddr_storage *a)
+{
+    pthread_mutex_lock(&n->lock);
+    if (!n->bound_port[i]) {
+        n->bound_port[i] = net_addr_port(a);
+        if (net_addr_port(&n->listen.v[i].addr) == 0)
+            set_port(&n->listen.v[i].addr, n->bound_port[i]);
+    }
+    pthread_mutex_unlock(&n->lock);
+}
+
+int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
+{
+    struct net_worker *nw = calloc(1, sizeof *nw);
+    if (!nw)
+        return -ENOMEM;
+    nw->net = n;
+    nw->w = w;
+    nw->loop = worker_loop(w);
+    nw->udp_buf = malloc(UDP_DGRAM_MAX * UDP_BATCH);
+    if (!nw->udp_buf || map_new(&nw->flows, MAP_KEY_INT, 256) < 0 ||
+        map_new(&nw->by_addr, MAP_KEY_STR, 256) < 0) {
+        map_free(nw->flows);
+        free(nw->udp_buf);
+        free(nw);
+        return -ENOMEM;
+    }
+    uv_timer_init(nw->loop, &nw->sweep);
+    nw->sweep.data = nw;
+    nw->open_handles = 1;
+    uv_timer_start(&nw->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+
+    int rc = 0;
+    char a[64];
+    for (size_t i = 0; i < n->listen.n && rc == 0; i++) {
+        const struct listen_addr *la = &n->listen.v[i];
+        struct sockaddr_storage addr = listen_addr(n, i);
+        if (la->transport == TRANSPORT_UDP) {
+            int fd = bound_socket(SOCK_DGRAM, &addr, n->lim.udp_rcvbuf);
+            if (fd < 0) {
+                rc = fd;
+                break;
+            }
+            struct udp_sock *u = &nw->udp[nw->n_udp];
+            uv_udp_init_ex(nw->loop, &u->h, AF_UNSPEC | UV_UDP_RECVMMSG);
+            u->h.data = u;
+            u->nw = nw;
+            u->local = addr;
+            nw->open_handles++;
+            nw->n_udp++;
+            rc = uv_udp_open(&u->h, fd);
+            if (rc == 0)
+                rc = uv_udp_recv_start(&u->h, udp_alloc, udp_recv);
+            if (rc < 0)
+                close(fd);
+        } else {
+            int fd = bound_socket(SOCK_STREAM, &addr, 0);
+            if (fd < 0) {
+                rc = fd;
+                break;
+            }
+            struct tcp_listener *l = &nw->tcp[nw->n_tcp];
+            uv_tcp_init(nw->loop, &l->h);
+            l->h.data = l;
+            l->nw = nw;
+            l->local = addr;
+            nw->open_handles++;
+            nw->n_tcp++;
+            rc = uv_tcp_open(&l->h, fd);
+            if (rc == 0)
+                rc = uv_listen((uv_stream_t *)&l->h, 1024, on_connection);
+        }
+        if (rc == 0) {
+            remember_port(n, i, &addr);
+            if (worker_index(w) == 0)
+                log_info("net", "listening on %s:%s", transport_name(la->transport),
+                         net_addr_str(&addr, a, sizeof a));
+        } else {
+            log_error("net", "cannot listen on %s:%s: %s", transport_name(la->transport),
+                      net_addr_str(&addr, a, sizeof a), strerror(rc < -4095 ? EIO : -rc));
+        }
+    }
+    n->workers[worker_index(w)] = nw;
+    atomic_store(&n->wk[worker_index(w)], w);
+    if (rc < 0) {
+        net_worker_stop(nw);
+        return rc;
+    }
+    *out = nw;
+    return 0;
+}
+
+void net_worker_stop(struct net_worker *nw)
+{
+    if (!nw || nw->stopping)
+        return;
+    nw->stopping = true;
+    nw->net->workers[worker_index(nw->w)] = NULL;
+    close_flows(nw);
+    for (size_t i = 0; i < nw->n_udp; i++) {
+        nw->udp[i].h.data = nw;
+        uv_close((uv_handle_t *)&nw->udp[i].h, handle_closed);
+    }
+    for (size_t i = 0; i < nw->n_tcp; i++) {
+        nw->tcp[i].h.data = nw;
+        uv_close((uv_handle_t *)&nw->tcp[i].h, handle_closed);
+    }
+    uv_close((uv_handle_t *)&nw->sweep, handle_closed);
+}
+
+/* ---- sending ---- */
+
+struct handover {
+    struct net *net;
+    uint64_t flow_id;
+    size_t len;
+    char data[];
+};
+
+/* On the flow's owner: the bytes another worker sent. */
+static void send_on_owner(struct worker *w, void *arg)
+{
+    struct handover *h = arg;
+    struct net_worker *nw = h->net->workers[worker_index(w)];
+    struct flow *f = nw ? map_get_int(nw->flows, h->flow_id) : NULL;
+    if (f && !f->closing && flow_write(f, h->data, h->len) == 0)
+        CNT_ADD(h->net, tcp_tx, 1);
+    else
+        CNT_ADD(h->net, send_errors, 1);
+    free(h);
+}
+
+int net_send(struct net_worker *nw, const struct net_dest *d, const void *data, size_t len)
+{
+    struct net *n = nw->net;
+    if (len > n->lim.max_message + 4 && d->transport != TRANSPORT_UDP)
+        return -ENOBUFS;
+    if (d->transport == TRANSPORT_UDP) {
+        struct udp_sock *u = NULL;
+        for (size_t i = 0; i < nw->n_udp && !u; i++)
+            if (nw->udp[i].local.ss_family == d->addr.ss_family)
+                u = &nw->udp[i];
+        if (!u)
+            return -EAFNOSUPPORT;
+        if (len > UDP_DGRAM_MAX - 8 - 40)
+            return -EMSGSIZE;
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        int r = uv_udp_try_send(&u->h, &b, 1, (const struct sockaddr *)&d->addr);
+        if (r >= 0) {
+            CNT_ADD(n, udp_tx, 1);
+            return 0;
+        }
+        CNT_ADD(n, send_errors, 1);
+        return r == UV_EAGAIN ? -EAGAIN : -EIO;
+    }
+    if (d->transport != TRANSPORT_TCP)
+        return -EAFNOSUPPORT;
+    if (d->flow_id) {
+        unsigned owner = net_flow_owner(d->flow_id);
+        if (owner >= n->nworkers)
+            return -ENOTCONN;
+        if (owner != worker_index(nw->w)) {
+            struct worker *ow = atomic_load(&n->wk[owner]);
+            if (!ow)
+                return -ENOTCONN;
+            struct handover *h = malloc(sizeof *h + len);
+            if (!h)
+                return -ENOMEM;
+            h->net = n;
+            h->flow_id = d->flow_id;
+            h->len = len;
+            memcpy(h->data, data, len);
+            int rc = worker_post(ow, send_on_owner, h);
+            if (rc < 0)
+                free(h);
+            return rc;
+        }
+        struct flow *f = map_get_int(nw->flows, d->flow_id);
+        if (!f || f->closing)
+            return -ENOTCONN;
+        int rc = flow_write(f, data, len);
+        if (rc == 0)
+            CNT_ADD(n, tcp_tx, 1);
+        return rc;
+    }
+    uint8_t k[18];
+    size_t kl = addr_key(&d->addr, k, true);
+    struct flow *f = map_get_str(nw->by_addr, str_make((char *)k, kl));
+    if (!f || f->closing)
+        f = flow_connect(nw, &d->addr);
+    if (!f)
+        return -ECONNREFUSED;
+    int rc = flow_write(f, data, len);
+    if (rc == 0)
+        CNT_ADD(n, tcp_tx, 1);
+    return rc;
+}
+
+struct worker *net_worker_worker(struct net_worker *nw)
+{
+    return nw->w;
+}
+
+bool net_flow_alive(struct net_worker *nw, uint64_t flow_id)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    return f && !f->closing;
+}
+
+void net_flow_pin(struct net_worker *nw, uint64_t flow_id, bool pinned)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    if (!f)
+        return;
+    if (pinned)
+        f->pins++;
+    else if (f->pins > 0)
+        f->pins--;
+}
