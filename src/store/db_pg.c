@@ -23,12 +23,21 @@ struct db_pg {
     bool in_txn;
 };
 
+/* Copies a libpq message as one line: newlines and tabs become spaces, no trailing blanks. */
+static void one_line(char *dst, size_t cap, const char *msg)
+{
+    snprintf(dst, cap, "%s", msg ? msg : "unknown error");
+    for (char *p = dst; *p; p++)
+        if (*p == '\n' || *p == '\t' || *p == '\r')
+            *p = ' ';
+    size_t l = strlen(dst);
+    while (l && dst[l - 1] == ' ')
+        dst[--l] = 0;
+}
+
 static void set_err(struct db_pg *d, const char *msg)
 {
-    snprintf(d->base.errmsg, sizeof d->base.errmsg, "%s", msg ? msg : "unknown error");
-    size_t l = strlen(d->base.errmsg);
-    while (l && (d->base.errmsg[l - 1] == '\n' || d->base.errmsg[l - 1] == ' '))
-        d->base.errmsg[--l] = 0;
+    one_line(d->base.errmsg, sizeof d->base.errmsg, msg);
 }
 
 static int map_state(const char *state)
@@ -232,10 +241,7 @@ int store__db_pg_open(struct db **out, const char *url, char *err, size_t errlen
     d->c = PQconnectdbParams(keys, vals, 1);
     if (!d->c || PQstatus(d->c) != CONNECTION_OK) {
         char msg[400];
-        snprintf(msg, sizeof msg, "%s", d->c ? PQerrorMessage(d->c) : "out of memory");
-        size_t l = strlen(msg);
-        while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
-            msg[--l] = 0;
+        one_line(msg, sizeof msg, d->c ? PQerrorMessage(d->c) : "out of memory");
         snprintf(err, errlen, "postgresql: %s", msg);
         PQfinish(d->c);
         free(d);

@@ -14,7 +14,7 @@
 
 #include "store/db.h"
 
-#define STMT_CACHE 48
+#define STMT_CACHE 64
 #define BUSY_TIMEOUT_MS 5000
 #define MAX_COLS 32
 
@@ -94,8 +94,19 @@ static int prepare(struct db_sqlite *d, const char *sql, sqlite3_stmt **out)
             slot = i;
             break;
         }
+    /* never evict a statement an outer caller is still stepping through */
+    for (size_t k = 0; slot == STMT_CACHE && k < STMT_CACHE; k++) {
+        size_t i = d->next_evict++ % STMT_CACHE;
+        if (!sqlite3_stmt_busy(d->cache[i].st))
+            slot = i;
+    }
     if (slot == STMT_CACHE) {
-        slot = d->next_evict++ % STMT_CACHE;
+        sqlite3_finalize(st);
+        free(text);
+        snprintf(d->base.errmsg, sizeof d->base.errmsg, "too many nested statements");
+        return -EIO;
+    }
+    if (d->cache[slot].st) {
         sqlite3_finalize(d->cache[slot].st);
         free(d->cache[slot].sql);
     }

@@ -66,6 +66,11 @@ void store__col_copy(char *dst, size_t cap, str col)
     dst[n] = 0;
 }
 
+bool store_display_valid(str t)
+{
+    return store__text_ok(t, STORE_DISPLAY_MAX);
+}
+
 /* Names per store_name_valid. */
 bool store_name_valid(str name)
 {

@@ -89,6 +89,9 @@ int store_ha1(str user, str realm, str password, char md5_out[33], char sha256_o
 /* Whether name is a valid user or group name: 1..STORE_NAME_MAX bytes of
  * A-Z a-z 0-9 and - _ . ! ~ * ' + (SIP user characters without ',' ':' '@'). */
 bool store_name_valid(str name);
+/* Whether t is a valid display name: UTF-8 text without control characters, at most
+ * STORE_DISPLAY_MAX bytes (empty is fine). */
+bool store_display_valid(str t);
 
 /* ---- users and groups --------------------------------------------------- */
 
