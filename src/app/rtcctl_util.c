@@ -242,16 +242,18 @@ static int read_line(FILE *f, char *out, size_t cap)
 static int prompt_noecho(const char *prompt, char *out, size_t cap)
 {
     struct termios old, quiet;
-    fputs(prompt, stderr);
-    fflush(stderr);
     if (tcgetattr(STDIN_FILENO, &old) < 0)
         return -errno;
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
     quiet.c_lflag |= ECHONL;
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    /* echo off before the prompt appears, and without discarding what is typed (TCSANOW):
+     * a fast typist or a script answering the prompt loses nothing */
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    fputs(prompt, stderr);
+    fflush(stderr);
     int rc = read_line(stdin, out, cap);
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    tcsetattr(STDIN_FILENO, TCSANOW, &old);
     return rc;
 }
 

@@ -63,7 +63,7 @@ if sqlite3 "$D/rtcd.db" .dump | grep -q 'Circle Of Life'; then not_ok "password 
     ok "password never stored"; fi
 # prompt without echo on a terminal (python's pty gives rtcctl a terminal)
 python3 - "$RTCCTL" "$D" >"$T/pty" 2>&1 <<'EOF'
-import os, pty, sys, time
+import os, pty, signal, sys, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], [sys.argv[1], "--set", "server.data_dir=" + sys.argv[2],
@@ -80,7 +80,13 @@ os.write(fd, b"tty-secret\n")
 until(b"Retype")
 os.write(fd, b"tty-secret\n")
 until(b"added")
-_, st = os.waitpid(pid, 0)
+t = time.time()
+while True:  # bounded wait: never hang the suite
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done or time.time() - t > 5: break
+    time.sleep(0.05)
+if not done:
+    os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0); st = 1 << 8
 print(out.decode(errors="replace"))
 sys.exit(0 if os.WEXITSTATUS(st) == 0 and b"tty-secret" not in out and b"added" in out else 1)
 EOF
