@@ -217,6 +217,7 @@ struct enqueue_ctx {
 
 static int enqueue_fn(struct store *s, void *arg)
 {
+    static const char *const q_lock = "SELECT pg_advisory_xact_lock(hashtext($1))";
     static const char *const q_count = "SELECT COUNT(*) FROM offline_msg WHERE recipient = $1";
     static const char *const q_ins =
         "INSERT INTO offline_msg (recipient, sender, created_ms, content_type, body)"
@@ -224,13 +225,41 @@ static int enqueue_fn(struct store *s, void *arg)
     struct enqueue_ctx *c = arg;
     if (s->max_offline) {
         int64_t n = 0;
-        int rc = store__db_query_i64(s->db, q_count, c->p, 1, &n);
+        /* PostgreSQL: several nodes may enqueue for the same user at once; serialise them per
+         * recipient so that the bound holds (SQLite's write lock already does) */
+        int rc = s->db->dialect == DB_PG ? db_exec(s->db, q_lock, c->p, 1, NULL, NULL) : 0;
+        if (rc == 0)
+            rc = store__db_query_i64(s->db, q_count, c->p, 1, &n);
         if (rc < 0)
             return rc;
         if (n >= (int64_t)s->max_offline)
             return -EDQUOT;
     }
     return store__db_query_i64(s->db, q_ins, c->p, 5, &c->id);
+}
+
+static int enqueue_check(str recipient, str sender, str content_type, str body)
+{
+    if (recipient.len == 0 || !store__text_ok(recipient, STORE_URI_MAX) ||
+        !store__text_ok(sender, STORE_URI_MAX) || !store__text_ok(content_type, STORE_CTYPE_MAX) ||
+        body.len > STORE_BODY_MAX)
+        return -EINVAL;
+    return 0;
+}
+
+int store__offline_enqueue_in_txn(struct store *s, str recipient, str sender, int64_t created_ms,
+                                  str content_type, str body, int64_t *id_out)
+{
+    int rc = enqueue_check(recipient, sender, content_type, body);
+    if (rc < 0)
+        return rc;
+    struct db_val p[] = { dbv_text(recipient), dbv_text(sender), dbv_int(created_ms),
+                          dbv_text(content_type), dbv_blob(body) };
+    struct enqueue_ctx c = { p, 0 };
+    rc = enqueue_fn(s, &c);
+    if (rc == 0 && id_out)
+        *id_out = c.id;
+    return rc;
 }
 
 int store_offline_enqueue(struct store *s, str recipient, str sender, int64_t created_ms,

@@ -752,6 +752,75 @@ static void test_thread_offline_async(void **state)
     worker_pool_stop(pool);
 }
 
+/* A burst queued at once runs as one batch: the bound still holds exactly, each
+ * completion says what happened to its own message, and order is kept. */
+struct burst {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, ok, full;
+    int64_t ids[64];
+    int order[64];
+};
+
+struct burst_one {
+    struct burst *b;
+    int index;
+};
+
+static struct burst_one burst_args[64];
+
+static void on_burst(struct worker *wk, int rc, int64_t id, void *ctx)
+{
+    struct burst_one *one = ctx;
+    struct burst *b = one->b;
+    pthread_mutex_lock(&b->lock);
+    if (rc == 0) {
+        b->ids[b->ok] = id;
+        b->order[b->ok] = one->index;
+        b->ok++;
+    } else if (rc == -EDQUOT) {
+        b->full++;
+    }
+    b->done++;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void test_thread_batch_burst(void **state)
+{
+    struct store *s = *state;
+    struct store_thread *th;
+    assert_int_equal(store_thread_start(&th, open_store(10), NULL, NULL), 0);
+    struct burst b = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, { 0 }, { 0 } };
+    for (int i = 0; i < 30; i++) {
+        burst_args[i] = (struct burst_one){ &b, i };
+        assert_int_equal(store_thread_offline_enqueue(th, NULL, STR("bob"), STR("alice"), i,
+                                                      STR("text/plain"), STR("burst"),
+                                                      on_burst, &burst_args[i]),
+                         0);
+        if (i % 7 == 0) /* mix in archive appends, batched too */
+            assert_int_equal(store_thread_archive_append(th, STR("alice"), (str[]){ STR("bob") },
+                                                         1, i, STR("text/plain"), STR("burst")),
+                             0);
+    }
+    pthread_mutex_lock(&b.lock);
+    while (b.done < 30)
+        pthread_cond_wait(&b.cond, &b.lock);
+    pthread_mutex_unlock(&b.lock);
+    store_thread_stop(th);
+    assert_int_equal(b.ok, 10);
+    assert_int_equal(b.full, 20);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(b.order[i], i); /* the first ten submitted are the ones kept */
+        if (i)
+            assert_true(b.ids[i] > b.ids[i - 1]);
+    }
+    int64_t n = 0;
+    assert_int_equal(store_offline_count(s, STR("bob"), &n), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(search(s, "burst", "", "", 0, 0).n, 5);
+}
+
 /* ---- copy (what rtcctl migrate does) ---- */
 
 static void test_copy(void **state)
@@ -821,6 +890,7 @@ int main(void)
         T(test_offline),       T(test_archive),          T(test_apikeys),
         T(test_regs_snapshot), T(test_audit_stats),      T(test_reopen_migrations),
         T(test_creds),         T(test_thread_refresh),   T(test_thread_offline_async),
+        T(test_thread_batch_burst),
         T(test_copy),
     };
     return cmocka_run_group_tests_name(pg_url ? "store/postgres" : "store/sqlite", tests, NULL,
