@@ -28,7 +28,7 @@ static struct store *open_at(const char *dir, const char *name)
 {
     char path[512], err[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct store_params p = { STORE_SQLITE, path, "bench", 1000000 };
+    struct store_params p = {STORE_SQLITE, path, "bench", 1000000};
     struct store *s = NULL;
     if (store_open(&s, &p, err, sizeof err) < 0) {
         fprintf(stderr, "store_bench: %s\n", err);
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     char(*names)[16] = calloc(nu, 16);
     for (int i = 0; i < nu; i++) {
         snprintf(names[i], 16, "u%d", i);
-        u[i] = (struct store_user_new){ str_cstr(names[i]), STR("password"), STR("") };
+        u[i] = (struct store_user_new){str_cstr(names[i]), STR("password"), STR("")};
     }
     t0 = clock_mono_us();
     if (store_user_import(s, u, nu, NULL) < 0)
@@ -77,8 +77,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nl; i++)
         hits += store_creds_get(c, str_cstr(names[i % nu]), &cr) == 0;
     t1 = clock_mono_us();
-    printf("credential lookup:                  %6.0f ns each (%d hits)\n",
-           (t1 - t0) * 1e3 / nl, hits);
+    printf("credential lookup:                  %6.0f ns each (%d hits)\n", (t1 - t0) * 1e3 / nl,
+           hits);
     store_creds_free(c);
     free(u);
     free(names);
@@ -91,8 +91,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < n2; i++) {
         char r[16];
         int l = snprintf(r, sizeof r, "u%d", i % 100);
-        store_thread_offline_enqueue(t, NULL, str_make(r, l), STR("alice"), 1,
-                                     STR("text/plain"), STR("hello"), on_done, NULL);
+        store_thread_offline_enqueue(t, NULL, str_make(r, l), STR("alice"), 1, STR("text/plain"),
+                                     STR("hello"), on_done, NULL);
     }
     while (done_n < n2 && clock_mono_us() - t0 < 60000000)
         usleep(1000);

@@ -138,7 +138,7 @@ static void batch_run(struct store_thread *t, struct batch *b, struct job *j)
 /* Runs a list of jobs in order, batching the consecutive batchable ones. */
 static void run_list(struct store_thread *t, struct job *list)
 {
-    struct batch b = { NULL, &b.head, 0, false };
+    struct batch b = {NULL, &b.head, 0, false};
     while (list) {
         struct job *j = list;
         list = j->next;
@@ -280,7 +280,7 @@ static int submit(struct store_thread *t, struct worker *w, store_job_fn job, st
     struct job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
-    *j = (struct job){ NULL, w, job, done, arg, 0, batch };
+    *j = (struct job){NULL, w, job, done, arg, 0, batch};
     pthread_mutex_lock(&t->lock);
     if (t->stopping) {
         pthread_mutex_unlock(&t->lock);
@@ -362,10 +362,9 @@ static char *dup_bytes(str s)
 static int enqueue_job(struct store *s, void *arg)
 {
     struct offline_job *j = arg;
-    return store__offline_enqueue_in_txn(s, str_make(j->f.recipient, j->f.rlen),
-                                         str_make(j->f.sender, j->f.slen), j->created_ms,
-                                         str_make(j->f.ctype, j->f.clen),
-                                         str_make(j->f.body, j->f.blen), &j->id);
+    return store__offline_enqueue_in_txn(
+        s, str_make(j->f.recipient, j->f.rlen), str_make(j->f.sender, j->f.slen), j->created_ms,
+        str_make(j->f.ctype, j->f.clen), str_make(j->f.body, j->f.blen), &j->id);
 }
 
 static void enqueue_done(struct worker *w, int rc, void *arg)
@@ -426,8 +425,8 @@ static int fetch_row(void *ctx, const struct store_offline_msg *m)
     struct store_offline_msg *c = &j->v[j->n];
     j->owned[j->n++] = p;
     *c = *m;
-    const str *src[] = { &m->recipient, &m->sender, &m->content_type, &m->body };
-    str *dst[] = { &c->recipient, &c->sender, &c->content_type, &c->body };
+    const str *src[] = {&m->recipient, &m->sender, &m->content_type, &m->body};
+    str *dst[] = {&c->recipient, &c->sender, &c->content_type, &c->body};
     for (size_t i = 0; i < 4; i++) {
         if (src[i]->len)
             memcpy(p, src[i]->s, src[i]->len);
@@ -501,7 +500,7 @@ int store_thread_offline_delete(struct store_thread *t, struct worker *w, int64_
     struct delete_job *j = malloc(sizeof *j);
     if (!j)
         return -ENOMEM;
-    *j = (struct delete_job){ id, done, ctx };
+    *j = (struct delete_job){id, done, ctx};
     int rc = store_thread_submit(t, w, delete_job_fn, delete_done, j);
     if (rc < 0)
         free(j);
