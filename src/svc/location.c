@@ -967,9 +967,9 @@ ssize_t loc_contact_key(str uri, char *out, size_t cap)
         return -EINVAL;
     /* scheme ":" [userinfo "@"] hostport *( ";" param ) [ "?" headers ] */
     size_t end = uri.len;
-    ssize_t q = str_find_char(uri, '?');
+    ssize_t q = str_find_char(str_skip(uri, (size_t)colon + 1), '?');
     if (q >= 0)
-        end = (size_t)q;
+        end = (size_t)colon + 1 + (size_t)q;
     str rest = str_make(uri.s + colon + 1, end - (size_t)colon - 1);
     ssize_t at = -1;
     for (size_t i = 0; i < rest.len; i++)

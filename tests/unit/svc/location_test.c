@@ -100,6 +100,10 @@ static void test_contact_key(void **state)
     loc_contact_key(STR("sip:alice@h:5060"), k2, sizeof k2);
     assert_string_not_equal(k, k2);
     assert_int_equal(loc_contact_key(STR("nocolon"), k, sizeof k), -EINVAL);
+    /* a '?' before the scheme's colon (found by the fuzzer) */
+    assert_true(loc_contact_key(STR("!A?m\b:OO"), k, sizeof k) > 0);
+    assert_true(loc_contact_key(STR("sip:a@h?x=1;transport=tcp"), k, sizeof k) > 0);
+    assert_string_equal(k, "sip:a@h");
     assert_int_equal(loc_contact_key(STR("sip:alice@example.com"), k, 8), -E2BIG);
 }
 
