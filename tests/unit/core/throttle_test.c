@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "core/throttle.h"
+#include "failalloc.h"
 
 static struct throttle *mk(uint32_t max, uint32_t window, size_t keys)
 {
@@ -182,12 +183,39 @@ static void test_threads(void **state)
     throttle_free(t);
 }
 
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    if (!FAILALLOC_ACTIVE)
+        skip();
+    struct throttle *t = NULL;
+    struct throttle_params p = { .max_failures = 1 };
+    for (long k = 0;; k++) {
+        failalloc_arm(k);
+        int rc = throttle_new(&t, &p);
+        failalloc_disarm();
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+        assert_null(t);
+    }
+    /* no memory for a new key: the failure is lost, nothing is throttled on a guess */
+    failalloc_arm(0);
+    bool th = throttle_fail(t, STR("x"), 0);
+    failalloc_disarm();
+    assert_false(th);
+    assert_int_equal(throttle_count(t), 0);
+    assert_true(throttle_fail(t, STR("x"), 0));
+    throttle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limit_and_window), cmocka_unit_test(test_window_slides),
         cmocka_unit_test(test_reset),            cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_addr_key),         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

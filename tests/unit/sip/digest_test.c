@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include "failalloc.h"
 #include "sip/digest.h"
 
 static const char SECRET[] = "0123456789abcdef0123456789abcdef";
@@ -464,6 +465,46 @@ static void test_creds_parse(void **state)
     assert_int_equal(digest_creds_parse(str_cstr(many), &c), -E2BIG);
 }
 
+/* Allocation failures: digest_new cleans up; a verification never succeeds for lack of
+ * memory; nonce_make reports the error. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    if (!FAILALLOC_ACTIVE)
+        skip();
+    struct digest_ctx *d = NULL;
+    for (long k = 0;; k++) {
+        failalloc_arm(k);
+        int rc = digest_new(&d, SECRET, 32, NULL);
+        failalloc_disarm();
+        if (rc == 0)
+            break;
+        assert_true(rc == -ENOMEM || rc == -EIO);
+        assert_null(d);
+    }
+    char nonce[DIGEST_NONCE_MAX], stored[DIGEST_HEX_MAX];
+    failalloc_arm(0);
+    int rc = digest_nonce_make(d, STR("example.com"), 1000, nonce);
+    failalloc_disarm();
+    assert_true(rc == -ENOMEM || rc == -EIO);
+    assert_int_equal(digest_nonce_make(d, STR("example.com"), 1000, nonce), 0);
+    assert_int_equal(digest_ha1(DIGEST_SHA256, STR("alice"), STR("example.com"), STR("secret"),
+                                stored),
+                     0);
+    struct client cl;
+    client_sign(&cl, DIGEST_SHA256, "secret", nonce, 1, "REGISTER");
+    for (long k = 0;; k++) {
+        failalloc_arm(k);
+        enum digest_result r = digest_verify(d, &cl.c, STR("REGISTER"), STR("example.com"),
+                                             str_cstr(stored), 1000);
+        failalloc_disarm();
+        if (r == DIGEST_OK)
+            break;
+        assert_int_equal(r, DIGEST_INVALID);
+    }
+    digest_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_no_qop),         cmocka_unit_test(test_unknown_user),
         cmocka_unit_test(test_replay_bounded), cmocka_unit_test(test_replay_threads),
         cmocka_unit_test(test_challenge),      cmocka_unit_test(test_creds_parse),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "failalloc.h"
 #include "svc/location.h"
 
 static struct arena *A;
@@ -655,6 +656,70 @@ static void test_memory_per_binding(void **state)
     loc_free(t);
 }
 
+/* Every allocation of loc_new / loc_update / the iterator / loc_expire failing in turn:
+ * a clean -ENOMEM (or -ENOBUFS for the caller's copy) and a consistent table. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    if (!FAILALLOC_ACTIVE)
+        skip();
+    struct hook_log h = { 0 };
+    struct loc_params p = { .hook = hook, .hook_ctx = &h };
+    struct loc_table *t = NULL;
+    for (long k = 0;; k++) {
+        failalloc_arm(k);
+        int rc = loc_new(&t, &p);
+        failalloc_disarm();
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+        assert_null(t);
+    }
+    struct loc_binding v[3] = { mkb("sip:a@1", "c", 1, 5000, 0), mkb("sip:a@2", "c", 1, 5000, 0),
+                                mkb("sip:a@3", "c", 1, 5000, 0) };
+    int done = 0;
+    for (long k = 0; !done; k++) {
+        struct arena *a;
+        assert_int_equal(arena_new(&a, 0, 0), 0);
+        struct loc_binding *cur;
+        size_t ncur;
+        failalloc_arm(k);
+        int rc = loc_update(t, STR("k@x"), v, 3, 0, a, &cur, &ncur);
+        failalloc_disarm();
+        if (rc == 0) {
+            assert_int_equal(ncur, 3);
+            done = 1;
+        } else if (rc == -ENOBUFS) {
+            assert_null(cur); /* the change stands, only the copy failed */
+            assert_int_equal(loc_remove_all(t, STR("k@x"), STR_NULL, 0, 0), 3);
+        } else {
+            assert_int_equal(rc, -ENOMEM);
+            assert_int_equal(loc_count(t, NULL), 0);
+        }
+        arena_free(a);
+    }
+    for (long k = 0;; k++) {
+        struct loc_iter *it = NULL;
+        str aor;
+        struct loc_binding b;
+        failalloc_arm(k);
+        int rc = loc_iter_new(&it, t, 0);
+        if (rc == 0)
+            rc = loc_iter_next(it, &aor, &b);
+        failalloc_disarm();
+        loc_iter_free(it);
+        if (rc == 1)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+    }
+    failalloc_arm(0);
+    ssize_t ex = loc_expire(t, 6000, 0, NULL, NULL, NULL); /* the hook's arena: none */
+    failalloc_disarm();
+    assert_int_equal(ex, -ENOMEM);
+    assert_int_equal(loc_count(t, NULL), 3);
+    loc_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,7 +729,7 @@ int main(void)
         cmocka_unit_test(test_caps_and_limits),  cmocka_unit_test(test_remove_all),
         cmocka_unit_test(test_hook_and_expiry),  cmocka_unit_test(test_expire_max),
         cmocka_unit_test(test_snapshot_restore), cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_memory_per_binding),
+        cmocka_unit_test(test_memory_per_binding), cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
