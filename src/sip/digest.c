@@ -17,7 +17,7 @@
 #include "base/random.h"
 
 /* Nonce bytes: timestamp (ms, big-endian) | random | truncated HMAC tag. */
-#define NONCE_TS 8
+#define NONCE_TS  8
 #define NONCE_RND 8
 #define NONCE_TAG 16
 #define NONCE_RAW (NONCE_TS + NONCE_RND + NONCE_TAG)
@@ -25,7 +25,7 @@
 /* A nonce dated this far in our future is refused (clock steps between nodes). */
 #define NONCE_SKEW_MS 5000
 
-#define REPLAY_WAYS 8
+#define REPLAY_WAYS   8
 #define REPLAY_SHARDS 16 /* a power of two */
 
 struct replay_entry {
@@ -50,9 +50,9 @@ struct replay_shard {
 struct digest_ctx {
     uint8_t *secret;
     size_t secret_len;
-    EVP_MD *md[2];                /* fetched once: MD5, SHA-256 */
+    EVP_MD *md[2];                  /* fetched once: MD5, SHA-256 */
     EVP_MD_CTX *hmac_in, *hmac_out; /* HMAC-SHA256 keyed inner and outer states, read-only */
-    atomic_uint_fast64_t seq;     /* the nonce's unique part: a counter from a random start */
+    atomic_uint_fast64_t seq;       /* the nonce's unique part: a counter from a random start */
     uint64_t lifetime_ms;
     bool require_qop;
     char dummy_ha1[2][DIGEST_HEX_MAX]; /* per algorithm, for digest_verify_unknown */
@@ -98,12 +98,12 @@ static int hash_join(const EVP_MD *md, EVP_MD_CTX *ctx, const str *p, size_t n,
 }
 
 /* digest_response's work on a given md and ctx. */
-static int response_with(const EVP_MD *md, EVP_MD_CTX *ctx, size_t hexlen, str ha1_hex,
-                         str nonce, str nc, str cnonce, str qop, str method, str uri,
+static int response_with(const EVP_MD *md, EVP_MD_CTX *ctx, size_t hexlen, str ha1_hex, str nonce,
+                         str nc, str cnonce, str qop, str method, str uri,
                          char out_hex[DIGEST_HEX_MAX])
 {
     char ha2[DIGEST_HEX_MAX];
-    str a2[2] = { method, uri };
+    str a2[2] = {method, uri};
     if (qop.len && !str_caseeq(qop, STR("auth")))
         return -EINVAL;
     int rc = hash_join(md, ctx, a2, 2, ha2);
@@ -111,10 +111,10 @@ static int response_with(const EVP_MD *md, EVP_MD_CTX *ctx, size_t hexlen, str h
         return rc;
     str h2 = str_make(ha2, hexlen);
     if (qop.len == 0) {
-        str p[3] = { ha1_hex, nonce, h2 };
+        str p[3] = {ha1_hex, nonce, h2};
         return hash_join(md, ctx, p, 3, out_hex);
     }
-    str p[6] = { ha1_hex, nonce, nc, cnonce, qop, h2 };
+    str p[6] = {ha1_hex, nonce, nc, cnonce, qop, h2};
     return hash_join(md, ctx, p, 6, out_hex);
 }
 
@@ -199,8 +199,8 @@ static void put_be64(uint8_t *p, uint64_t v)
 }
 
 /* tag = HMAC-SHA256(secret, ts || rnd || realm), first NONCE_TAG bytes, using ctx. */
-static int nonce_tag(const struct digest_ctx *d, EVP_MD_CTX *ctx, const uint8_t *ts_rnd,
-                     str realm, uint8_t tag[NONCE_TAG])
+static int nonce_tag(const struct digest_ctx *d, EVP_MD_CTX *ctx, const uint8_t *ts_rnd, str realm,
+                     uint8_t tag[NONCE_TAG])
 {
     uint8_t inner[EVP_MAX_MD_SIZE], outer[EVP_MAX_MD_SIZE];
     unsigned ilen = 0, olen = 0;
@@ -218,7 +218,7 @@ static int nonce_tag(const struct digest_ctx *d, EVP_MD_CTX *ctx, const uint8_t 
 /* Sets up the keyed inner and outer HMAC-SHA256 states (RFC 2104). */
 static int hmac_init(struct digest_ctx *d)
 {
-    uint8_t key[64] = { 0 }, pad[64];
+    uint8_t key[64] = {0}, pad[64];
     unsigned klen = 0;
     if (d->secret_len > sizeof key) {
         if (EVP_Digest(d->secret, d->secret_len, key, &klen, d->md[DIGEST_SHA256], NULL) != 1)
@@ -335,10 +335,9 @@ int digest_alg_parse(str name, enum digest_alg *out)
     return -ENOTSUP;
 }
 
-int digest_ha1(enum digest_alg alg, str user, str realm, str password,
-               char out_hex[DIGEST_HEX_MAX])
+int digest_ha1(enum digest_alg alg, str user, str realm, str password, char out_hex[DIGEST_HEX_MAX])
 {
-    str p[3] = { user, realm, password };
+    str p[3] = {user, realm, password};
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
         return -ENOMEM;
@@ -403,9 +402,9 @@ int digest_new(struct digest_ctx **out, const void *secret, size_t secret_len,
     }
     /* Dummy HA1s: derived from the secret so nobody can know a password that matches. */
     for (int a = 0; a < 2; a++) {
-        rc = digest_ha1((enum digest_alg)a, STR("rtcd-no-such-user"),
-                        str_make((const char *)d->secret, d->secret_len), STR("x"),
-                        d->dummy_ha1[a]);
+        rc =
+            digest_ha1((enum digest_alg)a, STR("rtcd-no-such-user"),
+                       str_make((const char *)d->secret, d->secret_len), STR("x"), d->dummy_ha1[a]);
         if (rc < 0)
             goto fail;
     }
@@ -446,8 +445,7 @@ void digest_free(struct digest_ctx *d)
     free(d);
 }
 
-int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms,
-                      char out[DIGEST_NONCE_MAX])
+int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms, char out[DIGEST_NONCE_MAX])
 {
     uint8_t raw[NONCE_RAW];
     /* The middle part only has to make each nonce unique (the tag makes it unforgeable):
@@ -467,8 +465,7 @@ int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms,
 
 /* The nonce's state, its timestamp and the first 8 bytes of its tag. */
 static enum digest_nonce_state nonce_check(const struct digest_ctx *d, EVP_MD_CTX *ctx, str nonce,
-                                           str realm, uint64_t now_ms, uint64_t *ts,
-                                           uint64_t *tag)
+                                           str realm, uint64_t now_ms, uint64_t *ts, uint64_t *tag)
 {
     uint8_t raw[NONCE_RAW], want[NONCE_TAG];
     if (realm.len > 1024 || !nonce_decode(nonce, raw) || nonce_tag(d, ctx, raw, realm, want) < 0)
@@ -518,8 +515,8 @@ static enum digest_result verify(struct digest_ctx *d, const struct digest_creds
     enum digest_alg alg;
     uint32_t nc = 0;
     bool has_qop = c->qop.len > 0;
-    if (digest_alg_parse(c->algorithm, &alg) < 0 || c->username.len == 0 ||
-        c->uri.len == 0 || c->response.len == 0 || !str_eq(c->realm, realm))
+    if (digest_alg_parse(c->algorithm, &alg) < 0 || c->username.len == 0 || c->uri.len == 0 ||
+        c->response.len == 0 || !str_eq(c->realm, realm))
         return DIGEST_INVALID;
     if (has_qop) {
         if (!str_caseeq(c->qop, STR("auth")) || !parse_nc(c->nc, &nc) || c->cnonce.len == 0)
@@ -624,16 +621,16 @@ int digest_creds_parse(str value, struct digest_creds *out)
         const char *name;
         size_t off;
     } known[] = {
-        { "username", offsetof(struct digest_creds, username) },
-        { "realm", offsetof(struct digest_creds, realm) },
-        { "nonce", offsetof(struct digest_creds, nonce) },
-        { "uri", offsetof(struct digest_creds, uri) },
-        { "response", offsetof(struct digest_creds, response) },
-        { "qop", offsetof(struct digest_creds, qop) },
-        { "nc", offsetof(struct digest_creds, nc) },
-        { "cnonce", offsetof(struct digest_creds, cnonce) },
-        { "algorithm", offsetof(struct digest_creds, algorithm) },
-        { "opaque", offsetof(struct digest_creds, opaque) },
+        {"username", offsetof(struct digest_creds, username)},
+        {"realm", offsetof(struct digest_creds, realm)},
+        {"nonce", offsetof(struct digest_creds, nonce)},
+        {"uri", offsetof(struct digest_creds, uri)},
+        {"response", offsetof(struct digest_creds, response)},
+        {"qop", offsetof(struct digest_creds, qop)},
+        {"nc", offsetof(struct digest_creds, nc)},
+        {"cnonce", offsetof(struct digest_creds, cnonce)},
+        {"algorithm", offsetof(struct digest_creds, algorithm)},
+        {"opaque", offsetof(struct digest_creds, opaque)},
     };
     struct digest_creds c;
     uint32_t seen = 0;

@@ -104,8 +104,7 @@ void digest_free(struct digest_ctx *d);
  * nodes sharing the secret) into out (NUL-terminated, 43 characters of
  * base64url). 0, -ENOMEM or -EIO (OpenSSL). Thread-safe.
  */
-int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms,
-                      char out[DIGEST_NONCE_MAX]);
+int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms, char out[DIGEST_NONCE_MAX]);
 
 enum digest_nonce_state {
     DIGEST_NONCE_VALID,
