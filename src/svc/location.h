@@ -19,6 +19,7 @@
 #ifndef RTCD_SVC_LOCATION_H
 #define RTCD_SVC_LOCATION_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
