@@ -551,19 +551,27 @@ int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t
             return rc;
         }
     }
-    struct aor *fresh = alive ? aor_alloc(k.key, k.h) : NULL;
-    if (alive && !fresh) {
-        pending_free(&p, n);
-        return -ENOMEM;
-    }
+    /* A new AOR record is allocated only when the AOR turns out to be new (a refresh,
+     * the common case, allocates none): then the lock is dropped and the pass redone. */
+    struct aor *fresh = NULL;
 
     struct shard *s = shard_of(t, k.h);
     struct bnd *expired = NULL, *dropped = NULL, *removed = NULL;
     struct aor *A, *empty = NULL;
     size_t before = 0, after = 0;
+again:
     pthread_mutex_lock(&s->lock);
     struct aor **slot = aor_slot(s, k.h, k.key);
     A = *slot;
+    if (!A && alive && !fresh) {
+        pthread_mutex_unlock(&s->lock);
+        fresh = aor_alloc(k.key, k.h);
+        if (!fresh) {
+            pending_free(&p, n);
+            return -ENOMEM;
+        }
+        goto again;
+    }
     if (A) {
         size_t gone = aor_drop_expired(A, now_ms, &expired);
         s->nbnd -= gone;
@@ -641,15 +649,16 @@ int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t
         atomic_fetch_add(&t->total, after - before - reserved);
     else if (after < before + reserved)
         atomic_fetch_sub(&t->total, before + reserved - after);
+    if (cur && A && A->n && copy_list(A->head, now_ms, a, cur, ncur) < 0)
+        rc = -ENOBUFS;
+unlock:
+    /* an AOR left without bindings (by this request, or because all of them had
+     * expired and the request failed) goes */
     if (A && A->n == 0) {
         *aor_slot(s, k.h, k.key) = A->hnext;
         s->naor--;
         empty = A;
-        A = NULL;
     }
-    if (cur && A && copy_list(A->head, now_ms, a, cur, ncur) < 0)
-        rc = -ENOBUFS;
-unlock:
     pthread_mutex_unlock(&s->lock);
 
     if (rc == 0 || rc == -ENOBUFS) {

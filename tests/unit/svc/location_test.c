@@ -313,6 +313,15 @@ static void test_caps_and_limits(void **state)
     assert_int_equal(loc_update(t, STR("g@x"), many, LOC_BATCH_MAX + 1, 0, NULL, NULL, NULL),
                      -E2BIG);
     assert_int_equal(loc_count(t, NULL), 4);
+    /* an AOR whose bindings all expired, then a refused request: the AOR does not linger */
+    assert_int_equal(loc_remove_all(t, STR("g@x"), STR_NULL, 0, 0), 1);
+    assert_int_equal(reg1(t, "h@x", mkb("sip:h@1", "c", 1, 100, 0), 0), 0);
+    struct loc_binding four[4] = {mkb("sip:h@1", "c", 2, 5000, 0), mkb("sip:h@2", "c", 2, 5000, 0),
+                                  mkb("sip:h@3", "c", 2, 5000, 0), mkb("sip:h@4", "c", 2, 5000, 0)};
+    assert_int_equal(loc_update(t, STR("h@x"), four, 4, 200, NULL, NULL, NULL), LOC_ERR_AOR_FULL);
+    size_t aors;
+    assert_int_equal(loc_count(t, &aors), 3);
+    assert_int_equal(aors, 1);
     loc_free(t);
 }
 
