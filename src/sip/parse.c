@@ -635,7 +635,7 @@ int sip_frame(const char *buf, size_t len, const struct sip_limits *lim, size_t 
     size_t scan = len < (size_t)lim->max_message_size + 4 ? len : lim->max_message_size + 4;
     size_t hend = 0;
     bool found = false;
-    for (size_t p = 0; p + 3 < scan;) {
+    for (size_t p = 0; p + 1 < scan;) {
         const char *nl = memchr(buf + p + 1, '\n', scan - p - 1);
         if (!nl)
             break;

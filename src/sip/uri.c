@@ -327,9 +327,12 @@ static bool params_match(str a, str b)
         size_t e = semi ? (size_t)(semi - a.s) : a.len;
         const char *eq = memchr(a.s + i, '=', e - i);
         size_t ne = eq ? (size_t)(eq - a.s) : e;
-        str va = eq ? str_make(a.s + ne + 1, e - ne - 1) : STR_NULL, vb;
-        bool hb;
-        if (find_param(b, str_make(a.s + i, ne - i), ';', &vb, &hb) && !dec_eq(va, vb, true))
+        str va, vb, name = str_make(a.s + i, ne - i);
+        bool ha, hb;
+        (void)eq;
+        /* the first occurrence in each list decides, so that equality is reflexive */
+        find_param(a, name, ';', &va, &ha);
+        if (find_param(b, name, ';', &vb, &hb) && !dec_eq(va, vb, true))
             return false;
         i = e + 1;
     }
@@ -345,9 +348,11 @@ static bool headers_sub(str a, str b)
         size_t e = amp ? (size_t)(amp - a.s) : a.len;
         const char *eq = memchr(a.s + i, '=', e - i);
         size_t ne = eq ? (size_t)(eq - a.s) : e;
-        str va = eq ? str_make(a.s + ne + 1, e - ne - 1) : STR_NULL, vb;
-        bool hb;
-        if (!find_param(b, str_make(a.s + i, ne - i), '&', &vb, &hb) || !dec_eq(va, vb, false))
+        str va, vb, name = str_make(a.s + i, ne - i);
+        bool ha, hb;
+        (void)eq;
+        find_param(a, name, '&', &va, &ha);
+        if (!find_param(b, name, '&', &vb, &hb) || !dec_eq(va, vb, false))
             return false;
         i = e + 1;
     }
@@ -370,9 +375,11 @@ static bool tel_params_sub(str a, str b)
         size_t e = semi ? (size_t)(semi - a.s) : a.len;
         const char *eq = memchr(a.s + i, '=', e - i);
         size_t ne = eq ? (size_t)(eq - a.s) : e;
-        str va = eq ? str_make(a.s + ne + 1, e - ne - 1) : STR_NULL, vb;
-        bool hb;
-        if (!find_param(b, str_make(a.s + i, ne - i), ';', &vb, &hb) || !dec_eq(va, vb, true))
+        str va, vb, name = str_make(a.s + i, ne - i);
+        bool ha, hb;
+        (void)eq;
+        find_param(a, name, ';', &va, &ha);
+        if (!find_param(b, name, ';', &vb, &hb) || !dec_eq(va, vb, true))
             return false;
         i = e + 1;
     }

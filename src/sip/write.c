@@ -114,7 +114,7 @@ static void put_hdr(struct out *o, str name, str value)
 
 static bool has_crlf(str s)
 {
-    return memchr(s.s, '\r', s.len) || memchr(s.s, '\n', s.len);
+    return s.len && (memchr(s.s, '\r', s.len) || memchr(s.s, '\n', s.len));
 }
 
 static void put_line(struct out *o, const struct sip_msg *m, const struct sip_hdr *h)
