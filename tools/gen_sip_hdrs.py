@@ -110,6 +110,30 @@ def main():
     for i in range(0, 256, 16):
         o.append("    " + ", ".join(row[i:i + 16]) + ",")
     o.append("};")
+    o.append("")
+    o.append("/* URI character sets (see SIP__U_* in sip_int.h); '%' is handled by the caller. */")
+    o.append("const uint8_t sip__uc[256] = {")
+    row = []
+    for c in range(256):
+        ch = chr(c)
+        unres = ch.isascii() and (ch.isalnum() or ch in "-_.!~*'()")
+        v = 0
+        if unres or ch in "&=+$,;?/":
+            v |= 1
+        if unres or ch in "&=+$,":
+            v |= 2
+        if unres or ch in "[]/:&+$":
+            v |= 4
+        if unres or ch in "[]/?:+$&=":
+            v |= 8
+        if unres or ch in "[]/:&+$=":
+            v |= 16
+        if ch.isascii() and (ch in "0123456789abcdefABCDEF+*#-.()pPwW"):
+            v |= 32
+        row.append(str(v))
+    for i in range(0, 256, 16):
+        o.append("    " + ", ".join(row[i:i + 16]) + ",")
+    o.append("};")
     with open("src/sip/hdr_table.c", "w") as f:
         f.write("\n".join(o) + "\n")
 

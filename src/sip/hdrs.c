@@ -114,13 +114,13 @@ static void via_param(void *ctx, str name, str val)
     struct sip_via *v = ctx;
     switch (name.len) {
     case 3:
-        if (str_caseeq(name, STR("ttl")))
+        if (SIP__LCEQ(name, "ttl"))
             v->ttl = val;
         break;
     case 5:
-        if (str_caseeq(name, STR("maddr")))
+        if (SIP__LCEQ(name, "maddr"))
             v->maddr = val;
-        else if (str_caseeq(name, STR("rport"))) {
+        else if (SIP__LCEQ(name, "rport")) {
             v->rport = true;
             uint32_t p;
             if (val.len && str_to_u32(val, &p) == 0 && p <= 65535) {
@@ -130,11 +130,11 @@ static void via_param(void *ctx, str name, str val)
         }
         break;
     case 6:
-        if (str_caseeq(name, STR("branch")))
+        if (SIP__LCEQ(name, "branch"))
             v->branch = val;
         break;
     case 8:
-        if (str_caseeq(name, STR("received")))
+        if (SIP__LCEQ(name, "received"))
             v->received = val;
         break;
     }
@@ -235,19 +235,19 @@ static void addr_param(void *ctx, str name, str val)
             a->q = val;
         break;
     case 3:
-        if (str_caseeq(name, STR("tag")))
+        if (SIP__LCEQ(name, "tag"))
             a->tag = val;
         break;
     case 6:
-        if (str_caseeq(name, STR("reg-id")))
+        if (SIP__LCEQ(name, "reg-id"))
             a->reg_id = val;
         break;
     case 7:
-        if (str_caseeq(name, STR("expires")))
+        if (SIP__LCEQ(name, "expires"))
             a->expires = val;
         break;
     case 13:
-        if (str_caseeq(name, STR("+sip.instance")))
+        if (SIP__LCEQ(name, "+sip.instance"))
             a->instance = val;
         break;
     }
@@ -348,6 +348,42 @@ int sip_addr_parse(str s, struct sip_addr *out, str *rest, bool list)
 
 /* ---- digest ----------------------------------------------------------------------- */
 
+/* the field of a known digest parameter, or NULL */
+static str *auth_slot(struct sip_auth *a, str name)
+{
+    switch (name.len) {
+    case 2:
+        return SIP__LCEQ(name, "nc") ? &a->nc : NULL;
+    case 3:
+        if (SIP__LCEQ(name, "uri"))
+            return &a->uri;
+        return SIP__LCEQ(name, "qop") ? &a->qop : NULL;
+    case 5:
+        if (SIP__LCEQ(name, "realm"))
+            return &a->realm;
+        if (SIP__LCEQ(name, "nonce"))
+            return &a->nonce;
+        return SIP__LCEQ(name, "stale") ? &a->stale : NULL;
+    case 6:
+        if (SIP__LCEQ(name, "cnonce"))
+            return &a->cnonce;
+        if (SIP__LCEQ(name, "opaque"))
+            return &a->opaque;
+        return SIP__LCEQ(name, "domain") ? &a->domain : NULL;
+    case 7:
+        return SIP__LCEQ(name, "charset") ? &a->auth_param_charset : NULL;
+    case 8:
+        if (SIP__LCEQ(name, "username"))
+            return &a->username;
+        if (SIP__LCEQ(name, "response"))
+            return &a->response;
+        return SIP__LCEQ(name, "userhash") ? &a->userhash : NULL;
+    case 9:
+        return SIP__LCEQ(name, "algorithm") ? &a->algorithm : NULL;
+    }
+    return NULL;
+}
+
 /* See msg.h. */
 int sip_auth_parse(str in, struct sip_auth *a)
 {
@@ -396,22 +432,9 @@ int sip_auth_parse(str in, struct sip_auth *a)
         str name = str_make(s + nb, ne - nb);
         a->names[a->nparams] = name;
         a->values[a->nparams++] = val;
-        static const struct {
-            str name;
-            size_t off;
-        } known[] = {
-#define K(n, f) { STR(n), offsetof(struct sip_auth, f) }
-            K("username", username), K("realm", realm), K("nonce", nonce), K("uri", uri),
-            K("response", response), K("algorithm", algorithm), K("cnonce", cnonce),
-            K("opaque", opaque), K("qop", qop), K("nc", nc), K("stale", stale),
-            K("domain", domain), K("userhash", userhash), K("charset", auth_param_charset),
-#undef K
-        };
-        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-            if (str_caseeq(name, known[k].name)) {
-                *(str *)((char *)a + known[k].off) = val;
-                break;
-            }
+        str *slot = auth_slot(a, name);
+        if (slot)
+            *slot = val;
         i = sip__skip_ws(s, i, n);
         if (i < n) {
             if (s[i] != ',')
@@ -480,14 +503,22 @@ int sip_msg_vias(struct sip_msg *m, struct arena *a, const struct sip_via **out,
         struct sip_via *v = arena_calloc(a, m->nvia ? m->nvia : 1, sizeof(*v));
         if (!v)
             return -ENOMEM;
+        /* the top value was parsed by sip_msg_parse: reuse it */
         size_t k = 0;
-        for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_VIA); h && k < m->nvia;
-             h = sip_msg_hdr_next(m, h)) {
-            str rest = h->value;
-            const char *why;
-            while (rest.len && k < m->nvia)
-                if (sip__via_parse(rest, &v[k++], &rest, &why) < 0)
-                    return sip__fail(&m->err, SIP_E_VIA, "Via: %s", why);
+        const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_VIA);
+        if (h && m->nvia) {
+            v[k++] = m->via;
+            str rest = m->via1_rest;
+            for (;;) {
+                const char *why;
+                while (rest.len && k < m->nvia)
+                    if (sip__via_parse(rest, &v[k++], &rest, &why) < 0)
+                        return sip__fail(&m->err, SIP_E_VIA, "Via: %s", why);
+                h = sip_msg_hdr_next(m, h);
+                if (!h || k >= m->nvia)
+                    break;
+                rest = h->value;
+            }
         }
         c->vias = v;
         c->nvias = k;

@@ -259,9 +259,11 @@ struct sip_msg {
     str body;
     struct sip_error err;    /* set when sip_msg_parse fails */
     struct sip_msg_cache *cache;
+    str via1_rest;           /* internal: the top Via header after its first value */
 };
 
-/* Prepares m to be parsed into, with hdrs[cap] as its header index (cap up to 65534). */
+/* Prepares m to be parsed into, with hdrs[cap] as its header index (cap up to 65534).
+ * Cheap (no memset): call once per struct, then sip_msg_parse as often as needed. */
 void sip_msg_init(struct sip_msg *m, struct sip_hdr *hdrs, size_t cap);
 
 enum {

@@ -148,7 +148,9 @@ void sip_limits_from_config(struct sip_limits *l, const struct config *cfg)
 /* See msg.h. */
 void sip_msg_init(struct sip_msg *m, struct sip_hdr *hdrs, size_t cap)
 {
-    memset(m, 0, sizeof(*m));
+    m->nhdrs = 0;
+    m->cache = NULL;
+    m->err.code = SIP_E_NONE;
     m->hdrs = hdrs;
     m->hdr_cap = (uint16_t)(cap > 65534 ? 65534 : cap);
 }
@@ -204,6 +206,7 @@ static int parse_status_line(struct sip_msg *m, str line)
         i++;
     m->reason = str_make(line.s + i, line.len - i);
     m->is_request = false;
+    memset(&m->ruri, 0, sizeof(m->ruri));
     return 0;
 }
 
@@ -302,6 +305,8 @@ static int parse_vias(struct sip_msg *m)
             if (sip__via_parse(rest, v, &rest, &why) < 0)
                 return sip__fail(&m->err, SIP_E_VIA, "Via %.*s: %s", SIP__EXCERPT(h->value),
                                  why);
+            if (n == 0)
+                m->via1_rest = rest;
             n++;
         } while (rest.len);
     }
@@ -314,10 +319,21 @@ static int parse_addr_hdr(struct sip_msg *m, enum sip_hdr_id id, struct sip_addr
 {
     const struct sip_hdr *h = sip_msg_hdr(m, id);
     const char *why = "malformed";
-    struct sip_uri u;
     if (sip__addr_parse(h->value, a, NULL, false, &why) < 0)
         return sip__fail(&m->err, code, "%s header %.*s: %s", what, SIP__EXCERPT(h->value), why);
-    if (a->star || sip_uri_parse(a->uri, &u) < 0)
+    /* a light check here (scheme ":" and no whitespace or brackets); sip_uri_parse on
+     * a->uri gives the parts and a deep check when a caller needs them */
+    size_t i = 0;
+    while (i < a->uri.len && sip__is((unsigned char)a->uri.s[i], SIP__C_SCHEME))
+        i++;
+    bool good = !a->star && i > 0 && i + 1 < a->uri.len && a->uri.s[i] == ':' &&
+                sip__is((unsigned char)a->uri.s[0], SIP__C_ALPHA);
+    for (size_t k = i; good && k < a->uri.len; k++) {
+        unsigned char c = (unsigned char)a->uri.s[k];
+        if (c <= ' ' || c == '<' || c == '>' || c == '"' || c >= 0x7f)
+            good = false;
+    }
+    if (!good)
         return sip__fail(&m->err, code, "%s header URI %.*s is malformed", what,
                          SIP__EXCERPT(a->uri));
     return 0;
@@ -362,14 +378,12 @@ static int parse_core(struct sip_msg *m)
     const struct sip_hdr *h;
     uint64_t n;
     bool over;
-    m->max_forwards = -1;
     if ((h = sip_msg_hdr(m, SIP_H_MAX_FORWARDS))) {
         if (!parse_u64(h->value, &n, &over) || over || n > 255)
             return sip__fail(&m->err, SIP_E_MAX_FORWARDS, "Max-Forwards %.*s is not 0..255",
                              SIP__EXCERPT(h->value));
         m->max_forwards = (int32_t)n;
     }
-    m->expires = -1;
     if ((h = sip_msg_hdr(m, SIP_H_EXPIRES))) {
         if (!parse_u64(h->value, &n, &over))
             return sip__fail(&m->err, SIP_E_EXPIRES, "Expires %.*s is not delta-seconds",
@@ -481,13 +495,20 @@ static int index_headers(struct sip_msg *m, size_t p, const struct sip_limits *l
 ssize_t sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
                       const struct sip_limits *lim, unsigned flags)
 {
-    struct sip_hdr *hdrs = m->hdrs;
-    uint16_t cap = m->hdr_cap;
-    memset(m, 0, offsetof(struct sip_msg, first));
-    m->hdrs = hdrs;
-    m->hdr_cap = cap;
+    /* every field is set below or by the sub-parsers (which clear their outputs); on
+     * failure only m->err is meaningful */
+    m->is_request = false;
+    m->method = SIP_M_OTHER;
+    m->method_name = m->ruri_raw = m->reason = STR_NULL;
+    m->status = 0;
+    m->nhdrs = 0;
     memset(m->first, 0xff, sizeof(m->first));
-    memset(&m->via, 0, offsetof(struct sip_msg, err) - offsetof(struct sip_msg, via));
+    m->headers_end = 0;
+    m->nvia = 0;
+    m->via1_rest = STR_NULL;
+    m->call_id = m->content_type = m->event = m->body = STR_NULL;
+    m->max_forwards = -1;
+    m->content_length = m->expires = -1;
     m->err.code = SIP_E_NONE;
     m->err.status = 0;
     m->err.reason[0] = 0;
@@ -526,7 +547,6 @@ ssize_t sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
     /* the body */
     size_t avail = m->len - body_off;
     const struct sip_hdr *cl = sip_msg_hdr(m, SIP_H_CONTENT_LENGTH);
-    m->content_length = -1;
     size_t blen = (flags & SIP_PARSE_STREAM) ? 0 : avail;
     if (cl) {
         uint64_t n;

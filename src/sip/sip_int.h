@@ -32,6 +32,17 @@ enum {
 };
 extern const uint8_t sip__cc[256];
 
+/* URI character sets (bit flags in sip__uc) */
+enum {
+    SIP__U_USER = 1,   /* unreserved / user-unreserved */
+    SIP__U_PASS = 2,   /* unreserved / & = + $ , */
+    SIP__U_PARAM = 4,  /* paramchar without escapes */
+    SIP__U_HDR = 8,    /* hname / hvalue chars and the & = separators */
+    SIP__U_TELPAR = 16, /* paramchar and '=' (tel: parameters) */
+    SIP__U_TELNUM = 32  /* tel: number digits and visual separators */
+};
+extern const uint8_t sip__uc[256];
+
 static inline bool sip__is(unsigned char c, unsigned cls)
 {
     return (sip__cc[c] & cls) != 0;
@@ -53,6 +64,18 @@ static inline str sip__trim(str s)
     while (e > b && sip__is((unsigned char)s.s[e - 1], SIP__C_WS))
         e--;
     return str_make(s.s + b, e - b);
+}
+
+/* s equals the lower-case literal lit, ASCII case-insensitively */
+#define SIP__LCEQ(s, lit) sip__lceq((s), "" lit, sizeof(lit) - 1)
+static inline bool sip__lceq(str s, const char *lit, size_t n)
+{
+    if (s.len != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (str_lower((unsigned char)s.s[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
 }
 
 /* Sets err: code, status and a printf-built reason (sanitised to printable ASCII).

@@ -18,25 +18,17 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-/* bytes allowed (besides unreserved and escapes) in each URI part */
-static bool in_set(unsigned char c, const char *extra)
-{
-    return sip__is(c, SIP__C_UNRES) || (c && strchr(extra, c) != NULL);
-}
-
-/* checks s[b..e) against unreserved / escaped / extra */
-static bool valid_part(const char *s, size_t b, size_t e, const char *extra)
+/* checks s[b..e) against the set (escapes allowed) */
+static bool valid_part(const char *s, size_t b, size_t e, unsigned set)
 {
     for (size_t i = b; i < e; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            if (i + 2 >= e || hexval((unsigned char)s[i + 1]) < 0 ||
-                hexval((unsigned char)s[i + 2]) < 0)
-                return false;
-            i += 2;
-        } else if (!in_set(c, extra)) {
+        if (sip__uc[c] & set)
+            continue;
+        if (c != '%' || i + 2 >= e || hexval((unsigned char)s[i + 1]) < 0 ||
+            hexval((unsigned char)s[i + 2]) < 0)
             return false;
-        }
+        i += 2;
     }
     return true;
 }
@@ -97,33 +89,33 @@ static void note_param(struct sip_uri *u, str name, str val)
 {
     switch (name.len) {
     case 2:
-        if (str_caseeq(name, STR("lr")))
+        if (SIP__LCEQ(name, "lr"))
             u->lr = true;
-        else if (str_caseeq(name, STR("ob")))
+        else if (SIP__LCEQ(name, "ob"))
             u->ob = true;
-        else if (str_caseeq(name, STR("gr"))) {
+        else if (SIP__LCEQ(name, "gr")) {
             u->gr = true;
             u->gr_value = val;
         }
         break;
     case 3:
-        if (str_caseeq(name, STR("ttl")))
+        if (SIP__LCEQ(name, "ttl"))
             u->ttl = val;
         break;
     case 4:
-        if (str_caseeq(name, STR("user")))
+        if (SIP__LCEQ(name, "user"))
             u->user_param = val;
         break;
     case 5:
-        if (str_caseeq(name, STR("maddr")))
+        if (SIP__LCEQ(name, "maddr"))
             u->maddr = val;
         break;
     case 6:
-        if (str_caseeq(name, STR("method")))
+        if (SIP__LCEQ(name, "method"))
             u->method = val;
         break;
     case 9:
-        if (str_caseeq(name, STR("transport")))
+        if (SIP__LCEQ(name, "transport"))
             u->transport = val;
         break;
     }
@@ -132,7 +124,7 @@ static void note_param(struct sip_uri *u, str name, str val)
 /* params "a=b;c" : every name non-empty and of paramchar; notes the known ones */
 static int parse_params(struct sip_uri *u, str p, bool tel)
 {
-    const char *extra = tel ? "[]/:&+$=" : "[]/:&+$";
+    unsigned extra = tel ? SIP__U_TELPAR : SIP__U_PARAM;
     size_t i = 0;
     while (i <= p.len) {
         const char *semi = memchr(p.s + i, ';', p.len - i);
@@ -163,11 +155,11 @@ static int parse_sip(str s, size_t i, struct sip_uri *u)
         size_t ae = (size_t)(at - s.s);
         const char *colon = memchr(s.s + i, ':', ae - i);
         size_t ue = colon ? (size_t)(colon - s.s) : ae;
-        if (ue == i || !valid_part(s.s, i, ue, "&=+$,;?/"))
+        if (ue == i || !valid_part(s.s, i, ue, SIP__U_USER))
             return -EINVAL;
         u->user = str_make(s.s + i, ue - i);
         if (colon) {
-            if (!valid_part(s.s, ue + 1, ae, "&=+$,"))
+            if (!valid_part(s.s, ue + 1, ae, SIP__U_PASS))
                 return -EINVAL;
             u->password = str_make(s.s + ue + 1, ae - ue - 1);
         }
@@ -188,7 +180,7 @@ static int parse_sip(str s, size_t i, struct sip_uri *u)
     }
     if (i < s.len && s.s[i] == '?') {
         u->headers = str_make(s.s + i + 1, s.len - i - 1);
-        if (!valid_part(s.s, i + 1, s.len, "[]/?:+$&="))
+        if (!valid_part(s.s, i + 1, s.len, SIP__U_HDR))
             return -EINVAL;
         i = s.len;
     }
@@ -224,7 +216,7 @@ int sip_uri_parse(str s, struct sip_uri *u)
             return -EINVAL;
         for (size_t k = i; k < e; k++) {
             unsigned char c = (unsigned char)s.s[k];
-            if (!(sip__is(c, SIP__C_HEX) || strchr("+*#-.()pPwW", c)) || c == 0)
+            if (!(sip__uc[c] & SIP__U_TELNUM))
                 return -EINVAL;
         }
         u->user = str_make(s.s + i, e - i);
