@@ -68,7 +68,8 @@ static size_t gen_value_end(const char *s, size_t i, size_t n)
  * per parameter through the note function. Returns 0 or -EINVAL with *why.
  */
 typedef void (*param_fn)(void *ctx, str name, str val);
-static int parse_gen_params(const char *s, size_t *pi, size_t n, bool list, param_fn fn,
+static inline __attribute__((always_inline)) int
+parse_gen_params(const char *s, size_t *pi, size_t n, bool list, param_fn fn,
                             void *ctx, const char **why)
 {
     size_t i = *pi;
