@@ -290,7 +290,7 @@ const struct sip_hdr *sip_msg_hdr_next(const struct sip_msg *m, const struct sip
 const struct sip_hdr *sip_msg_hdr_by_name(const struct sip_msg *m, str name);
 
 /*
- * Iterates the comma-separated values of every header with id (a list header), in
+ * Iterates the comma-separated values of every header with id (meant for list headers), in
  * order across header lines; quotes and <> are respected. Start with *it = 0 cleared
  * struct; returns true with *val trimmed, false at the end.
  */
@@ -364,6 +364,7 @@ struct sip_hdr_edit {
     str value;
 };
 
+#define SIP_FWD_MAX_EDITS 64
 struct sip_fwd {
     str ruri;           /* new Request-URI; empty keeps it */
     str via;            /* value of a Via to prepend; empty adds none */
@@ -371,7 +372,7 @@ struct sip_fwd {
     bool pop_route;     /* remove the first Route value */
     bool dec_max_forwards; /* decrement Max-Forwards (add "70"-1 when absent) */
     const struct sip_hdr_edit *edits;
-    size_t nedits;
+    size_t nedits; /* at most SIP_FWD_MAX_EDITS */
 };
 
 /*

@@ -193,6 +193,8 @@ int sip_msg_forward(const struct sip_msg *m, const struct sip_fwd *f, struct buf
         return -EINVAL;
     if (f->dec_max_forwards && m->max_forwards == 0)
         return -EINVAL;
+    if (f->nedits > SIP_FWD_MAX_EDITS)
+        return -EINVAL;
     for (size_t i = 0; i < f->nedits; i++) {
         const struct sip_hdr_edit *e = &f->edits[i];
         if (has_crlf(e->value) || has_crlf(e->name) || edit_name(e).len == 0)
@@ -211,7 +213,7 @@ int sip_msg_forward(const struct sip_msg *m, const struct sip_fwd *f, struct buf
         if (f->edits[i].op == SIP_EDIT_ADD_TOP)
             put_hdr(&o, edit_name(&f->edits[i]), f->edits[i].value);
 
-    bool route_popped = false, replaced[64] = { false };
+    bool route_popped = false, replaced[SIP_FWD_MAX_EDITS] = { false };
     size_t run_b = 0, run_e = 0; /* a run of untouched lines, copied in one go */
     for (size_t i = 0; i < m->nhdrs; i++) {
         const struct sip_hdr *h = &m->hdrs[i];
@@ -220,7 +222,7 @@ int sip_msg_forward(const struct sip_msg *m, const struct sip_fwd *f, struct buf
             const struct sip_hdr_edit *e = &f->edits[k];
             if ((e->op == SIP_EDIT_REMOVE || e->op == SIP_EDIT_REPLACE) && edit_matches(e, h)) {
                 drop = true;
-                if (e->op == SIP_EDIT_REPLACE && k < 64 && !replaced[k]) {
+                if (e->op == SIP_EDIT_REPLACE && !replaced[k]) {
                     replaced[k] = true;
                     put(&o, m->buf + run_b, run_e - run_b);
                     run_b = run_e = h->off + h->len;

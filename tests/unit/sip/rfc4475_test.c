@@ -607,6 +607,52 @@ static void t_index(void **st)
     free(idx);
 }
 
+/* every prefix of every file, against the guard page: parse (both modes), frame and the
+ * on-demand accessors never read past the end, whatever the cut */
+static void t_prefixes(void **st)
+{
+    size_t len;
+    char *idx = read_file(DIR "index.tsv", &len);
+    char *save = NULL;
+    struct sip_limits lim = SIP_LIMITS_DEFAULT;
+    struct arena *a;
+    assert_int_equal(arena_new(&a, 0, 0), 0);
+    for (char *line = strtok_r(idx, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char file[64], path[256];
+        if (line[0] == '#' || sscanf(line, "%63[^\t]", file) != 1)
+            continue;
+        snprintf(path, sizeof(path), DIR "%s", file);
+        size_t fl;
+        char *data = read_file(path, &fl);
+        struct guarded g = guard_copy(data, fl);
+        for (size_t k = 0; k <= fl; k++) {
+            char *p = g.p + (fl - k);
+            memmove(p, data, k);
+            struct sip_hdr h[128];
+            struct sip_msg m;
+            sip_msg_init(&m, h, 128);
+            for (unsigned mode = 1; mode <= 2; mode++)
+                if (sip_msg_parse(&m, p, k, &lim, mode) > 0) {
+                    const struct sip_via *v;
+                    const struct sip_addr *c;
+                    const struct sip_auth *au;
+                    size_t n;
+                    sip_msg_vias(&m, a, &v, &n);
+                    sip_msg_contacts(&m, a, &c, &n);
+                    sip_msg_routes(&m, a, &c, &n);
+                    sip_msg_auth(&m, a, SIP_H_AUTHORIZATION, &au);
+                    arena_reset(a);
+                }
+            size_t n;
+            sip_frame(p, k, &lim, &n, NULL);
+        }
+        guard_free(&g);
+        free(data);
+    }
+    arena_free(a);
+    free(idx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,7 +672,7 @@ int main(void)
         cmocka_unit_test(t_badbranch), cmocka_unit_test(t_bext01),    cmocka_unit_test(t_invut),
         cmocka_unit_test(t_regaut01),  cmocka_unit_test(t_zeromf),    cmocka_unit_test(t_cparam),
         cmocka_unit_test(t_regescrt),  cmocka_unit_test(t_sdp01),     cmocka_unit_test(t_inv2543),
-        cmocka_unit_test(t_bcast),     cmocka_unit_test(t_index),
+        cmocka_unit_test(t_bcast),     cmocka_unit_test(t_index),     cmocka_unit_test(t_prefixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
