@@ -347,6 +347,62 @@ int sip_addr_parse(str s, struct sip_addr *out, str *rest, bool list)
     return sip__addr_parse(s, out, rest, list, &why);
 }
 
+/* ---- generic values: token *( ";" param ) ------------------------------------------- */
+
+/* See msg.h. */
+int sip_value_split(str v, str *first, str *params)
+{
+    v = sip__trim(v);
+    size_t i = 0;
+    while (i < v.len && v.s[i] != ';') {
+        if (v.s[i] == '"') {
+            size_t q = quoted_end(v.s, i, v.len);
+            if (!q)
+                return -EINVAL;
+            i = q;
+        } else {
+            i++;
+        }
+    }
+    *first = sip__trim(str_make(v.s, i));
+    *params = i < v.len ? sip__trim(str_make(v.s + i + 1, v.len - i - 1)) : str_make(v.s + i, 0);
+    return first->len ? 0 : -EINVAL;
+}
+
+/* See msg.h. */
+int sip_param_find(str params, str name, str *val)
+{
+    const char *s = params.s;
+    size_t n = params.len, i = 0;
+    while (i < n) {
+        i = sip__skip_ws(s, i, n);
+        size_t nb = i;
+        i = sip__token_end(s, i, n);
+        str pn = str_make(s + nb, i - nb);
+        str pv = STR_NULL;
+        i = sip__skip_ws(s, i, n);
+        if (i < n && s[i] == '=') {
+            i = sip__skip_ws(s, i + 1, n);
+            size_t ve = gen_value_end(s, i, n);
+            if (ve == 0)
+                return -EINVAL;
+            pv = str_make(s + i, ve - i);
+            if (pv.len >= 2 && pv.s[0] == '"')
+                pv = str_make(pv.s + 1, pv.len - 2);
+            i = ve;
+        }
+        if (pn.len && str_caseeq(pn, name)) {
+            *val = pv;
+            return 0;
+        }
+        i = sip__skip_ws(s, i, n);
+        if (i < n && s[i] != ';')
+            return -EINVAL;
+        i++;
+    }
+    return -ENOENT;
+}
+
 /* ---- digest ----------------------------------------------------------------------- */
 
 /* the field of a known digest parameter, or NULL */

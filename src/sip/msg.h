@@ -188,6 +188,16 @@ struct sip_addr {
  */
 int sip_addr_parse(str s, struct sip_addr *out, str *rest, bool list);
 
+/*
+ * For "token *( ; param )" values (Event, Subscription-State, Content-Type, ...): *first
+ * is the part before the first ';' (outside quotes), *params the rest without the ';'.
+ * 0, or -EINVAL (empty first part, unterminated quote).
+ */
+int sip_value_split(str v, str *first, str *params);
+/* Finds parameter name (case-insensitive) in "a=1;b;c=\"q\"": 0 and *val (unquoted, empty
+ * for a flag), -ENOENT, or -EINVAL on a syntax error before it. */
+int sip_param_find(str params, str name, str *val);
+
 #define SIP_AUTH_MAX_PARAMS 24
 struct sip_auth {
     str scheme; /* "Digest", or another scheme (then only params_raw is meaningful) */

@@ -36,6 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sip_via_parse(all, &via, &rest);
     struct sip_addr ad;
     sip_addr_parse(all, &ad, &rest, true);
+    str first, params, pv;
+    if (sip_value_split(all, &first, &params) == 0)
+        sip_param_find(params, STR("expires"), &pv);
     char tmp[64];
     sip_unquote(s1, tmp, sizeof(tmp));
     return 0;

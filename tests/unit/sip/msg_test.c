@@ -382,6 +382,27 @@ static void t_auth(void **st)
     assert_int_equal(sip_auth_parse(str_cstr(many), &a), -E2BIG);
 }
 
+static void t_values(void **st)
+{
+    str first, params, v;
+    assert_int_equal(sip_value_split(STR(" active ;expires=599; reason=\"a;b\" "), &first, &params),
+                     0);
+    STREQ(first, "active");
+    STREQ(params, "expires=599; reason=\"a;b\"");
+    assert_int_equal(sip_param_find(params, STR("EXPIRES"), &v), 0);
+    STREQ(v, "599");
+    assert_int_equal(sip_param_find(params, STR("reason"), &v), 0);
+    STREQ(v, "a;b");
+    assert_int_equal(sip_param_find(params, STR("retry-after"), &v), -ENOENT);
+    assert_int_equal(sip_value_split(STR("presence"), &first, &params), 0);
+    STREQ(first, "presence");
+    assert_int_equal(params.len, 0);
+    assert_int_equal(sip_value_split(STR(";x"), &first, &params), -EINVAL);
+    assert_int_equal(sip_param_find(STR("a=\"x"), STR("b"), &v), -EINVAL);
+    assert_int_equal(sip_param_find(STR("lr;id=7"), STR("lr"), &v), 0);
+    assert_int_equal(v.len, 0);
+}
+
 static void t_tables(void **st)
 {
     assert_int_equal(sip_hdr_lookup(STR("cAlL-iD")), SIP_H_CALL_ID);
@@ -478,7 +499,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_minimal),  cmocka_unit_test(t_limits),    cmocka_unit_test(t_folding_compact),
         cmocka_unit_test(t_via_forms), cmocka_unit_test(t_contacts), cmocka_unit_test(t_numbers),
-        cmocka_unit_test(t_bad_lines), cmocka_unit_test(t_response), cmocka_unit_test(t_auth),
+        cmocka_unit_test(t_bad_lines), cmocka_unit_test(t_response), cmocka_unit_test(t_auth), cmocka_unit_test(t_values),
         cmocka_unit_test(t_tables),   cmocka_unit_test(t_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
