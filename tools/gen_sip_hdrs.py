@@ -130,6 +130,10 @@ def main():
             v |= 16
         if ch.isascii() and (ch in "0123456789abcdefABCDEF+*#-.()pPwW"):
             v |= 32
+        if 0x21 <= c <= 0x7e and ch not in '<>"':
+            v |= 64
+        if ch.isascii() and (ch.isalnum() or ch in "-._"):
+            v |= 128
         row.append(str(v))
     for i in range(0, 256, 16):
         o.append("    " + ", ".join(row[i:i + 16]) + ",")

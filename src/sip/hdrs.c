@@ -146,11 +146,27 @@ int sip__via_parse(str in, struct sip_via *v, str *rest, const char **why)
 {
     const char *s = in.s;
     size_t n = in.len, i = sip__skip_ws(s, 0, n);
-    memset(v, 0, sizeof(*v));
+    v->raw = v->protocol = v->proto_name = v->proto_version = v->transport = STR_NULL;
+    v->host = v->branch = v->received = v->maddr = v->ttl = v->params = STR_NULL;
+    v->host_type = SIP_HOST_NONE;
+    v->port = v->rport_value = 0;
+    v->has_port = v->rport = v->has_rport_value = false;
     size_t start = i;
     str parts[3];
-    for (int k = 0; k < 3; k++) {
-        if (k) {
+    if (n - i > 8 && memcmp(s + i, "SIP/2.0/", 8) == 0) { /* the usual spelling */
+        parts[0] = str_make(s + i, 3);
+        parts[1] = str_make(s + i + 4, 3);
+        i = sip__skip_ws(s, i + 8, n);
+    } else {
+        /* name SWS "/" SWS version SWS "/" SWS (RFC 4475 wsinv) */
+        for (int k = 0; k < 2; k++) {
+            size_t b = i;
+            i = sip__token_end(s, i, n);
+            if (i == b) {
+                *why = "sent-protocol is not name/version/transport";
+                return -EINVAL;
+            }
+            parts[k] = str_make(s + b, i - b);
             i = sip__skip_ws(s, i, n);
             if (i >= n || s[i] != '/') {
                 *why = "sent-protocol lacks '/'";
@@ -158,14 +174,14 @@ int sip__via_parse(str in, struct sip_via *v, str *rest, const char **why)
             }
             i = sip__skip_ws(s, i + 1, n);
         }
-        size_t b = i;
-        i = sip__token_end(s, i, n);
-        if (i == b) {
-            *why = "sent-protocol is not name/version/transport";
-            return -EINVAL;
-        }
-        parts[k] = str_make(s + b, i - b);
     }
+    size_t tb = i;
+    i = sip__token_end(s, i, n);
+    if (i == tb) {
+        *why = "sent-protocol has no transport";
+        return -EINVAL;
+    }
+    parts[2] = str_make(s + tb, i - tb);
     v->proto_name = parts[0];
     v->proto_version = parts[1];
     v->transport = parts[2];
@@ -259,7 +275,10 @@ int sip__addr_parse(str in, struct sip_addr *a, str *rest, bool list, const char
 {
     const char *s = in.s;
     size_t n = in.len, i = sip__skip_ws(s, 0, n);
-    memset(a, 0, sizeof(*a));
+    /* field by field: a memset of the struct (rep stos) costs more than the rest here */
+    a->raw = a->display = a->uri = a->params = STR_NULL;
+    a->tag = a->expires = a->q = a->instance = a->reg_id = STR_NULL;
+    a->display_quoted = a->star = false;
     size_t start = i;
     if (i >= n) {
         *why = "empty value";
@@ -446,7 +465,13 @@ int sip_auth_parse(str in, struct sip_auth *a)
 {
     const char *s = in.s;
     size_t n = in.len, i = sip__skip_ws(s, 0, n);
-    memset(a, 0, sizeof(*a));
+    /* not the name/value arrays: only [0, nparams) is ever read */
+    a->scheme = a->params_raw = STR_NULL;
+    a->username = a->realm = a->nonce = a->uri = a->response = a->algorithm = STR_NULL;
+    a->cnonce = a->opaque = a->qop = a->nc = a->stale = a->domain = STR_NULL;
+    a->userhash = a->auth_param_charset = STR_NULL;
+    a->quoted_escape = false;
+    a->nparams = 0;
     size_t b = i;
     i = sip__token_end(s, i, n);
     if (i == b)
@@ -557,7 +582,7 @@ int sip_msg_vias(struct sip_msg *m, struct arena *a, const struct sip_via **out,
         return -ENOMEM;
     struct sip_msg_cache *c = m->cache;
     if (!c->vias_done) {
-        struct sip_via *v = arena_calloc(a, m->nvia ? m->nvia : 1, sizeof(*v));
+        struct sip_via *v = arena_alloc(a, (m->nvia ? m->nvia : 1) * sizeof(*v));
         if (!v)
             return -ENOMEM;
         /* the top value was parsed by sip_msg_parse: reuse it */
@@ -597,10 +622,15 @@ static int addr_list(struct sip_msg *m, struct arena *a, enum sip_hdr_id id,
     /* an upper bound: commas + 1 per header line */
     for (const struct sip_hdr *h = sip_msg_hdr(m, id); h; h = sip_msg_hdr_next(m, h)) {
         cnt++;
-        for (size_t i = 0; i < h->value.len; i++)
-            cnt += h->value.s[i] == ',';
+        const char *p = h->value.s, *e = p + h->value.len;
+        while (p < e && (p = memchr(p, ',', (size_t)(e - p)))) {
+            cnt++;
+            p++;
+        }
     }
-    struct sip_addr *arr = arena_calloc(a, cnt ? cnt : 1, sizeof(*arr));
+    if (cnt > 65535)
+        cnt = 65535;
+    struct sip_addr *arr = arena_alloc(a, (cnt ? cnt : 1) * sizeof(*arr));
     if (!arr)
         return -ENOMEM;
     size_t k = 0;

@@ -206,7 +206,8 @@ struct sip_auth {
     str username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc;
     str stale, domain, userhash, auth_param_charset;
     bool quoted_escape; /* some quoted value holds a backslash: unquote before use */
-    unsigned nparams;   /* all name=value pairs, in order (at most SIP_AUTH_MAX_PARAMS) */
+    unsigned nparams;   /* all name=value pairs, in order (at most SIP_AUTH_MAX_PARAMS);
+                           entries past nparams are undefined */
     str names[SIP_AUTH_MAX_PARAMS], values[SIP_AUTH_MAX_PARAMS];
 };
 

@@ -328,11 +328,8 @@ static int parse_addr_hdr(struct sip_msg *m, enum sip_hdr_id id, struct sip_addr
         i++;
     bool good = !a->star && i > 0 && i + 1 < a->uri.len && a->uri.s[i] == ':' &&
                 sip__is((unsigned char)a->uri.s[0], SIP__C_ALPHA);
-    for (size_t k = i; good && k < a->uri.len; k++) {
-        unsigned char c = (unsigned char)a->uri.s[k];
-        if (c <= ' ' || c == '<' || c == '>' || c == '"' || c >= 0x7f)
-            good = false;
-    }
+    for (size_t k = i; good && k < a->uri.len; k++)
+        good = (sip__uc[(unsigned char)a->uri.s[k]] & SIP__U_ANY) != 0;
     if (!good)
         return sip__fail(&m->err, code, "%s header URI %.*s is malformed", what,
                          SIP__EXCERPT(a->uri));

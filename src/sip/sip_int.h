@@ -39,7 +39,9 @@ enum {
     SIP__U_PARAM = 4,  /* paramchar without escapes */
     SIP__U_HDR = 8,    /* hname / hvalue chars and the & = separators */
     SIP__U_TELPAR = 16, /* paramchar and '=' (tel: parameters) */
-    SIP__U_TELNUM = 32  /* tel: number digits and visual separators */
+    SIP__U_TELNUM = 32, /* tel: number digits and visual separators */
+    SIP__U_ANY = 64,    /* visible ASCII but < > " (a URI's bytes, light check) */
+    SIP__U_HOST = 128   /* hostname / IPv4 bytes: alphanumeric - . _ */
 };
 extern const uint8_t sip__uc[256];
 

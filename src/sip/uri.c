@@ -49,25 +49,27 @@ ssize_t sip__hostport(const char *s, size_t n, str *host, enum sip_host_type *ty
         i++;
         *type = SIP_HOST_IPV6;
     } else {
-        bool digits_dots = true;
-        unsigned dots = 0;
-        while (i < n) {
-            unsigned char c = (unsigned char)s[i];
-            if (sip__is(c, SIP__C_DIGIT)) {
-            } else if (c == '.') {
-                dots++;
-            } else if (sip__is(c, SIP__C_ALPHA) || c == '-' || c == '_') {
-                digits_dots = false;
-            } else {
-                break;
-            }
+        while (i < n && (sip__uc[(unsigned char)s[i]] & SIP__U_HOST))
             i++;
-        }
         if (i == 0 || s[0] == '.' || s[0] == '-')
             return -1;
-        *type = digits_dots && dots == 3 ? SIP_HOST_IPV4 : SIP_HOST_NAME;
-        if (digits_dots && dots != 3)
-            return -1;
+        *type = SIP_HOST_NAME;
+        if (sip__is((unsigned char)s[0], SIP__C_DIGIT)) {
+            /* all digits and three dots: IPv4; all digits and dots otherwise: invalid */
+            unsigned dots = 0;
+            size_t k = 0;
+            for (; k < i; k++) {
+                if (s[k] == '.')
+                    dots++;
+                else if (!sip__is((unsigned char)s[k], SIP__C_DIGIT))
+                    break;
+            }
+            if (k == i) {
+                if (dots != 3)
+                    return -1;
+                *type = SIP_HOST_IPV4;
+            }
+        }
     }
     *host = str_make(s, i);
     if (i < n && s[i] == ':') {
@@ -190,7 +192,14 @@ static int parse_sip(str s, size_t i, struct sip_uri *u)
 /* See msg.h. */
 int sip_uri_parse(str s, struct sip_uri *u)
 {
-    memset(u, 0, sizeof(*u));
+    /* field by field: cheaper than a memset of the whole struct */
+    u->scheme = SIP_URI_OTHER;
+    u->host_type = SIP_HOST_NONE;
+    u->scheme_s = u->user = u->password = u->host = u->params = u->headers = STR_NULL;
+    u->transport = u->user_param = u->method = u->ttl = u->maddr = u->gr_value = STR_NULL;
+    u->opaque = STR_NULL;
+    u->port = 0;
+    u->has_port = u->lr = u->ob = u->gr = false;
     u->raw = s;
     size_t i = 0;
     if (s.len == 0 || !sip__is((unsigned char)s.s[0], SIP__C_ALPHA))

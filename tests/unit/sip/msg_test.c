@@ -183,7 +183,7 @@ static void t_via_forms(void **st)
     struct pm *p = parse("OPTIONS sip:b@example.com SIP/2.0\r\n"
                          "Via: SIP/2.0/TCP [2001:db8::9]:5070;rport;branch=z9hG4bKv6;maddr=224.2.0.1;ttl=16\r\n"
                          "Via: SIP/2.0/UDP host.example.com:5060;received=2001:db8::1;rport=6000;branch=z9hG4bKx, "
-                         "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKw;x-ext=\"q;,\"\r\n"
+                         "SIP/2.0/\r\n WSS df7jal23ls0d.invalid;branch=z9hG4bKw;x-ext=\"q;,\"\r\n"
                          "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n"
                          "Call-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
     ok(p);
