@@ -151,8 +151,8 @@ int sip_uri_param(const struct sip_uri *u, str name, str *val);
 
 struct sip_via {
     str raw;       /* the via-parm */
-    str protocol;  /* "SIP/2.0" as name and version, whitespace removed is not needed: */
-    str proto_name, proto_version, transport;
+    str protocol;  /* "SIP/2.0" as written (may hold LWS around the '/') */
+    str proto_name, proto_version, transport; /* "SIP", "2.0", "UDP" */
     str host;      /* sent-by host, IPv6 with brackets */
     enum sip_host_type host_type;
     uint16_t port;
