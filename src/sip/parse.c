@@ -206,7 +206,7 @@ static int parse_status_line(struct sip_msg *m, str line)
         i++;
     m->reason = str_make(line.s + i, line.len - i);
     m->is_request = false;
-    memset(&m->ruri, 0, sizeof(m->ruri));
+    sip__uri_clear(&m->ruri);
     return 0;
 }
 

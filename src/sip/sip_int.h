@@ -88,6 +88,9 @@ int sip__fail(struct sip_error *err, enum sip_err code, const char *fmt, ...)
 /* A printable, bounded excerpt of s for use in reasons: at most 40 bytes. */
 #define SIP__EXCERPT(x) (int)((x).len > 40 ? 40 : (x).len), (x).s
 
+/* Empties a URI struct (cheaper than memset). */
+void sip__uri_clear(struct sip_uri *u);
+
 /* Deep parsers with a why-string for reasons. */
 int sip__via_parse(str s, struct sip_via *out, str *rest, const char **why);
 int sip__addr_parse(str s, struct sip_addr *out, str *rest, bool list, const char **why);

@@ -189,8 +189,8 @@ static int parse_sip(str s, size_t i, struct sip_uri *u)
     return i == s.len ? 0 : -EINVAL;
 }
 
-/* See msg.h. */
-int sip_uri_parse(str s, struct sip_uri *u)
+/* See sip_int.h. */
+void sip__uri_clear(struct sip_uri *u)
 {
     /* field by field: cheaper than a memset of the whole struct */
     u->scheme = SIP_URI_OTHER;
@@ -200,6 +200,12 @@ int sip_uri_parse(str s, struct sip_uri *u)
     u->opaque = STR_NULL;
     u->port = 0;
     u->has_port = u->lr = u->ob = u->gr = false;
+}
+
+/* See msg.h. */
+int sip_uri_parse(str s, struct sip_uri *u)
+{
+    sip__uri_clear(u);
     u->raw = s;
     size_t i = 0;
     if (s.len == 0 || !sip__is((unsigned char)s.s[0], SIP__C_ALPHA))
