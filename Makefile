@@ -13,7 +13,9 @@ TEST_FUZZ_SECONDS ?= 30
 CMAKE ?= cmake
 CTEST_FLAGS ?= --output-on-failure
 
-.PHONY: all build run test test-normal test-asan bench bench-parse fuzz clean deps
+# bench-% (e.g. bench-parse) is a pattern rule: make skips implicit rules for .PHONY targets,
+# so those names must not be listed here.
+.PHONY: all build run test test-normal test-asan bench fuzz clean deps
 
 all: build
 
