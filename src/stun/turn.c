@@ -410,6 +410,11 @@ static void reply_error(struct turn_server *s, const struct turn_tuple *t,
                         const struct stun_msg *req, int code, const char *reason,
                         const struct auth *a)
 {
+    if (log_enabled(LOG_DEBUG)) {
+        const struct stun_attr *u = stun_attr_find(req, STUN_A_USERNAME);
+        log_debug(MOD, "method 0x%03x from user '%.*s': %d %s", req->method,
+                  u ? (int)u->len : 0, u ? (const char *)u->val : "", code, reason);
+    }
     struct stun_enc e;
     stun_enc_init(&e, s->out, sizeof s->out, (uint16_t)(req->type & ~0x0110) | STUN_ERROR,
                   req->tid);
