@@ -25,6 +25,7 @@ start_rtcd a --only turn --set server.workers=2 \
     --set turn.relay_port_min=20000 --set turn.relay_port_max=20499 \
     --set turn.max_allocations_per_user=4 || { not_ok "rtcd starts"; finish; }
 ok "rtcd --only turn starts"
+A_PID=$RTCD_PID
 
 # uclient NAME EXPECTED_MSGS ARGS... — runs a session, checks every packet came back.
 uclient() {
@@ -88,4 +89,7 @@ expect_eq "turn.max_allocations reached: 486" "error 486" "$last"
 expect_match "the quota was counted, not refused from the start" "allocation for alice" "$(cat "$T/b.log")"
 
 stop_pid "$RTCD_PID" && ok "rtcd b stops cleanly" || not_ok "rtcd b stops cleanly"
+# a stops with live allocations (TCP and UDP): everything is closed and freed
+stop_pid "$A_PID" && ok "rtcd a stops cleanly with live allocations" || not_ok "rtcd a stops cleanly with live allocations" "$(tail -5 "$T/a.log")"
+expect_match "rtcd a counted relayed packets" "packets to peers" "$(cat "$T/a.log")"
 finish
