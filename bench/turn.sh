@@ -104,6 +104,8 @@ binding() {
 
 memory() {
     local r0 r1
+    # Warm up first (crypto libraries, thread arenas, first relay sockets), then measure.
+    "$LOAD" hold 127.0.0.1 "$SPORT" $SECRET $REALM 20 0 >/dev/null 2>&1 || true
     sleep 0.5
     r0=$(rss_kb "$SPID")
     "$LOAD" hold 127.0.0.1 "$SPORT" $SECRET $REALM "$ALLOCS_MEM" 3 >"$T/hold.out" 2>&1 &
