@@ -4,8 +4,7 @@
 #
 # For each server: relayed packets/s and server CPU µs per relayed packet at a
 # fixed offered rate (ChannelData, client → peer) with 160- and 1200-byte
-# payloads over 10 and 100 allocations; the most it relays when offered more
-# than it can take; Binding requests answered/s and CPU µs each; memory per
+# payloads over 10 and 100 allocations; Binding requests answered/s and CPU µs each; memory per
 # allocation (RSS delta over ALLOCS_MEM held allocations).
 # Server CPU = utime + stime of the whole process from /proc/PID/stat.
 # Both servers run two worker threads (coturn: --relay-threads=2).
@@ -127,7 +126,6 @@ for srv in rtcd coturn; do
             R[$srv,$payload,$allocs]=$(relay "$srv" $allocs $payload "$RATE" "$SECS")
         done
     done
-    R[$srv,max]=$(relay "$srv" 100 160 400000 3)
     R[$srv,bind]=$(binding)
     stop_server
     # Memory on a fresh server, so earlier runs leave nothing behind.
@@ -151,10 +149,6 @@ for payload in 160 1200; do
             "$(ratio "$(f rtcd,$k 2)" "$(f coturn,$k 2)")"
     done
 done
-printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" "max, 160 B, 100 allocs" \
-    "$(f rtcd,max 1)" "$(f rtcd,max 2)" "$(f rtcd,max 3)" \
-    "$(f coturn,max 1)" "$(f coturn,max 2)" "$(f coturn,max 3)" \
-    "$(ratio "$(f rtcd,max 2)" "$(f coturn,max 2)")"
 printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" "Binding @ $BRATE/s" \
     "$(f rtcd,bind 1)" "$(f rtcd,bind 2)" "$(f rtcd,bind 3)" \
     "$(f coturn,bind 1)" "$(f coturn,bind 2)" "$(f coturn,bind 3)" \

@@ -33,6 +33,8 @@
 #define TCP_OUT_MAX (1024 * 1024)        /* queued bytes before a slow reader is cut */
 #define TCP_IDLE_MS 60000                /* a TCP client without allocation this long */
 #define MAX_TCP_CONNS 20000              /* per process */
+#define SEND_BATCH 64                    /* datagrams to clients per sendmmsg */
+#define SEND_SLOT 1536                   /* larger ones are sent at once */
 
 struct turn_worker;
 
@@ -71,11 +73,24 @@ struct turn_worker {
     struct listener *ls;
     size_t nls;
     uv_timer_t timer;
+    /* Datagrams to clients gathered during one poll phase and sent with
+     * sendmmsg from the check phase of the same loop iteration. */
+    uv_check_t flush;
+    struct send_batch *batch;
     /* Shared by every UDP handle of this loop: libuv runs one handle's
      * reads (alloc, then the callbacks of the batch) before the next. */
     uint8_t *rbuf;
     struct tcp_conn *conns;
     size_t handles_open; /* closes still pending */
+};
+
+struct send_batch {
+    size_t n;
+    struct listener *owner[SEND_BATCH];
+    struct mmsghdr msgs[SEND_BATCH];
+    struct iovec iov[SEND_BATCH];
+    struct sockaddr_storage addr[SEND_BATCH];
+    uint8_t data[SEND_BATCH][SEND_SLOT];
 };
 
 struct turn_service {
@@ -158,16 +173,66 @@ static void tcp_send(struct tcp_conn *c, const uint8_t *p, size_t n)
     c->pending += n;
 }
 
+/* Sends the gathered datagrams, one sendmmsg per run of the same listener. */
+static void batch_flush(struct turn_worker *tw)
+{
+    struct send_batch *b = tw->batch;
+    size_t i = 0;
+    while (i < b->n) {
+        size_t j = i + 1;
+        while (j < b->n && b->owner[j] == b->owner[i])
+            j++;
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&b->owner[i]->h.udp, &fd) == 0) {
+            size_t k = i;
+            while (k < j) {
+                int r = sendmmsg(fd, b->msgs + k, (unsigned)(j - k), MSG_DONTWAIT);
+                if (r <= 0)
+                    break; /* EAGAIN: the socket buffer is full; UDP drops the rest */
+                k += (size_t)r;
+            }
+        }
+        i = j;
+    }
+    b->n = 0;
+}
+
+static void on_flush(uv_check_t *h)
+{
+    struct turn_worker *tw = h->data;
+    if (tw->batch->n)
+        batch_flush(tw);
+}
+
 static void io_send_client(void *ctx, const struct turn_tuple *t, const uint8_t *p, size_t n)
 {
-    (void)ctx;
+    struct turn_worker *tw = ctx;
     if (t->transport == TRANSPORT_TCP) {
         tcp_send(t->conn, p, n);
         return;
     }
     struct listener *l = t->conn;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    uv_udp_try_send(&l->h.udp, &b, 1, (const struct sockaddr *)&t->client);
+    struct send_batch *b = tw->batch;
+    if (n > SEND_SLOT) {
+        uv_buf_t buf = uv_buf_init((char *)p, (unsigned)n);
+        uv_udp_try_send(&l->h.udp, &buf, 1, (const struct sockaddr *)&t->client);
+        return;
+    }
+    if (b->n == SEND_BATCH)
+        batch_flush(tw);
+    size_t i = b->n++;
+    memcpy(b->data[i], p, n);
+    socklen_t alen = t->client.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                      : sizeof(struct sockaddr_in);
+    memcpy(&b->addr[i], &t->client, alen);
+    b->owner[i] = l;
+    b->iov[i].iov_base = b->data[i];
+    b->iov[i].iov_len = n;
+    memset(&b->msgs[i], 0, sizeof b->msgs[i]);
+    b->msgs[i].msg_hdr.msg_name = &b->addr[i];
+    b->msgs[i].msg_hdr.msg_namelen = alen;
+    b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
+    b->msgs[i].msg_hdr.msg_iovlen = 1;
 }
 
 static void on_relay_closed(uv_handle_t *h)
@@ -486,10 +551,12 @@ void turn_service_on_start(struct worker *w, void *ctx)
     tw->loop = worker_loop(w);
     tw->rbuf = malloc(RECV_BATCH * DGRAM_MAX);
     tw->ls = calloc(ll->n ? ll->n : 1, sizeof *tw->ls);
-    if (!tw->rbuf || !tw->ls ||
+    tw->batch = calloc(1, sizeof *tw->batch);
+    if (!tw->rbuf || !tw->ls || !tw->batch ||
         turn_server_new(&tw->core, svc->sh, &svc->io, tw, &clock_system, &clock_wall) < 0) {
         free(tw->rbuf);
         free(tw->ls);
+        free(tw->batch);
         free(tw);
         fail(svc, -ENOMEM);
         return;
@@ -499,6 +566,10 @@ void turn_service_on_start(struct worker *w, void *ctx)
     tw->timer.data = tw;
     tw->handles_open++;
     uv_timer_start(&tw->timer, on_tick, 1000, 1000);
+    uv_check_init(tw->loop, &tw->flush);
+    tw->flush.data = tw;
+    tw->handles_open++;
+    uv_check_start(&tw->flush, on_flush);
     for (size_t i = 0; i < ll->n; i++) {
         const struct listen_addr *la = &ll->v[i];
         if (la->transport != TRANSPORT_UDP && la->transport != TRANSPORT_TCP) {
@@ -572,17 +643,21 @@ void turn_service_on_stop(struct worker *w, void *ctx)
              (unsigned long long)st->relayed_to_client, (unsigned long long)st->dropped);
     while (tw->conns)
         tcp_close(tw->conns);
+    if (tw->batch->n)
+        batch_flush(tw); /* while the listeners are open */
     turn_server_free(tw->core); /* closes the relays */
     tw->core = NULL;
     for (size_t i = 0; i < tw->nls; i++)
         uv_close((uv_handle_t *)&tw->ls[i].h, on_listener_closed);
     uv_close((uv_handle_t *)&tw->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&tw->flush, on_handle_closed);
     /* Let the closes finish before the memory goes (the loop is ours to run). */
     while (tw->handles_open > 0)
         uv_run(tw->loop, UV_RUN_ONCE);
     svc->per[idx] = NULL;
     free(tw->ls);
     free(tw->rbuf);
+    free(tw->batch);
     free(tw);
 }
 
