@@ -7,7 +7,7 @@
 # payloads over 10 and 100 allocations; Binding requests answered/s and CPU µs each; memory per
 # allocation (RSS delta over ALLOCS_MEM held allocations).
 # Server CPU = utime + stime of the whole process from /proc/PID/stat.
-# Both servers run two worker threads (coturn: --relay-threads=2).
+# Both servers run W worker threads (coturn: --relay-threads=W), W = 1 and 2 (WORKERS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-$PWD/build-bench}
@@ -17,6 +17,7 @@ RATE=${RATE:-20000}       # offered packets/s for the fixed-rate runs
 SECS=${SECS:-5}
 BRATE=${BRATE:-20000}     # offered Binding requests/s
 ALLOCS_MEM=${ALLOCS_MEM:-400}
+WORKERS=${WORKERS:-1 2}
 SECRET=bench-secret
 REALM=example.org
 RPORT=13450 CPORT=13451
@@ -37,7 +38,7 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 start_rtcd() {
     mkdir -p "$T/rtcd"
-    "$RTCD" --only turn --set server.data_dir="$T/rtcd" --set server.workers=2 --set log.level=warn \
+    "$RTCD" --only turn --set server.data_dir="$T/rtcd" --set server.workers=$W --set log.level=warn \
         --set turn.listen="udp:127.0.0.1:$RPORT" --set turn.realm=$REALM \
         --set turn.rest_secret=$SECRET --set turn.allow_peers=127.0.0.0/8 \
         --set turn.relay_port_min=20000 --set turn.relay_port_max=20499 \
@@ -51,7 +52,7 @@ start_coturn() {
     turnserver -n --listening-ip=127.0.0.1 --listening-port=$CPORT --relay-ip=127.0.0.1 \
         --min-port=20500 --max-port=20999 --use-auth-secret --static-auth-secret=$SECRET \
         --realm=$REALM --allow-loopback-peers --no-cli --no-tls --no-dtls --no-tcp \
-        --no-tcp-relay --relay-threads=2 --log-file="$T/coturn.log" --simple-log \
+        --no-tcp-relay --relay-threads=$W --log-file="$T/coturn.log" --simple-log \
         --pidfile="$T/coturn.pid" >"$T/coturn.out" 2>&1 &
     SPID=$!
     PIDS+=("$SPID")
@@ -73,19 +74,36 @@ wait_up() {
     exit 1
 }
 
-# relay NAME ALLOCS PAYLOAD RATE SECS → "pps us_per_pkt loss%"
+# relay NAME ALLOCS PAYLOAD RATE SECS → "pps us_per_pkt loss%" (one retry when the
+# load generator fails to set its allocations up)
 relay() {
+    local out attempt
+    for attempt in 1 2; do
+        out=$(relay_once "$@")
+        if [ -n "$out" ]; then echo "$out"; return 0; fi
+        echo "bench/turn: $1 relay run failed: $(tail -2 "$T/load.out" | tr '\n' ' ')" >&2
+    done
+    echo "0 0 100"
+}
+
+relay_once() {
     local allocs=$2 payload=$3 rate=$4 secs=$5
+    : >"$T/load.out"
     "$LOAD" relay 127.0.0.1 "$SPORT" $SECRET $REALM "$allocs" "$payload" "$rate" "$secs" >"$T/load.out" 2>&1 &
     local lp=$!
     local i
-    for i in $(seq 1 200); do grep -q ready "$T/load.out" && break; sleep 0.05; done
+    for i in $(seq 1 400); do
+        grep -q ready "$T/load.out" && break
+        kill -0 $lp 2>/dev/null || break
+        sleep 0.05
+    done
     local c0 t0 c1 t1
     c0=$(cpu_ticks "$SPID"); t0=$(date +%s.%N)
-    wait $lp
+    wait $lp || return 0
     c1=$(cpu_ticks "$SPID"); t1=$(date +%s.%N)
     local sent recv
     read -r sent recv < <(awk '/^sent/ {print $2, $4}' "$T/load.out")
+    [ -n "$sent" ] || return 0
     awk -v s="$sent" -v r="$recv" -v c=$((c1 - c0)) -v tk="$TICK" -v secs="$secs" 'BEGIN {
         printf "%d %.2f %.2f\n", r / secs, (r > 0 ? c / tk * 1e6 / r : 0), (s > 0 ? 100 * (s - r) / s : 0) }'
 }
@@ -107,6 +125,7 @@ memory() {
     "$LOAD" hold 127.0.0.1 "$SPORT" $SECRET $REALM 20 0 >/dev/null 2>&1 || true
     sleep 0.5
     r0=$(rss_kb "$SPID")
+    : >"$T/hold.out"
     "$LOAD" hold 127.0.0.1 "$SPORT" $SECRET $REALM "$ALLOCS_MEM" 3 >"$T/hold.out" 2>&1 &
     local lp=$!
     local i
@@ -118,40 +137,43 @@ memory() {
 }
 
 declare -A R
-for srv in rtcd coturn; do
-    start_$srv
-    wait_up
+for W in $WORKERS; do
+    for srv in rtcd coturn; do
+        start_$srv
+        wait_up
+        for payload in 160 1200; do
+            for allocs in 10 100; do
+                R[$srv,$payload,$allocs]=$(relay "$srv" $allocs $payload "$RATE" "$SECS")
+            done
+        done
+        R[$srv,bind]=$(binding)
+        stop_server
+        # Memory on a fresh server, so earlier runs leave nothing behind.
+        start_$srv
+        wait_up
+        R[$srv,mem]=$(memory)
+        stop_server
+    done
+
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+    f() { echo "${R[$1]}" | awk -v k="$2" '{print $k}'; }
+
+    echo "TURN relay, $RATE packets/s offered for $SECS s (ChannelData client → peer), W=$W worker thread(s) each"
+    printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" case rtcd_pps rtcd_us/pkt loss% coturn_pps coturn_us/pkt loss% cpu_ratio
     for payload in 160 1200; do
         for allocs in 10 100; do
-            R[$srv,$payload,$allocs]=$(relay "$srv" $allocs $payload "$RATE" "$SECS")
+            k=$payload,$allocs
+            printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" "${payload} B, $allocs allocs" \
+                "$(f rtcd,$k 1)" "$(f rtcd,$k 2)" "$(f rtcd,$k 3)" \
+                "$(f coturn,$k 1)" "$(f coturn,$k 2)" "$(f coturn,$k 3)" \
+                "$(ratio "$(f rtcd,$k 2)" "$(f coturn,$k 2)")"
         done
     done
-    R[$srv,bind]=$(binding)
-    stop_server
-    # Memory on a fresh server, so earlier runs leave nothing behind.
-    start_$srv
-    wait_up
-    R[$srv,mem]=$(memory)
-    stop_server
+    printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" "Binding @ $BRATE/s" \
+        "$(f rtcd,bind 1)" "$(f rtcd,bind 2)" "$(f rtcd,bind 3)" \
+        "$(f coturn,bind 1)" "$(f coturn,bind 2)" "$(f coturn,bind 3)" \
+        "$(ratio "$(f rtcd,bind 2)" "$(f coturn,bind 2)")"
+    echo "memory per allocation ($ALLOCS_MEM allocations, RSS delta): rtcd ${R[rtcd,mem]} B, coturn ${R[coturn,mem]} B, ratio $(ratio "${R[rtcd,mem]}" "${R[coturn,mem]}")"
+    echo "turn W=$W: rtcd/coturn CPU per relayed packet (160 B, 100 allocs) $(ratio "$(f rtcd,160,100 2)" "$(f coturn,160,100 2)"), per Binding $(ratio "$(f rtcd,bind 2)" "$(f coturn,bind 2)"), memory per allocation $(ratio "${R[rtcd,mem]}" "${R[coturn,mem]}")"
+    echo
 done
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-f() { echo "${R[$1]}" | awk -v k="$2" '{print $k}'; }
-
-echo "TURN relay, $RATE packets/s offered for $SECS s (ChannelData client → peer), 2 worker threads each"
-printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" case rtcd_pps rtcd_us/pkt loss% coturn_pps coturn_us/pkt loss% cpu_ratio
-for payload in 160 1200; do
-    for allocs in 10 100; do
-        k=$payload,$allocs
-        printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" "${payload} B, $allocs allocs" \
-            "$(f rtcd,$k 1)" "$(f rtcd,$k 2)" "$(f rtcd,$k 3)" \
-            "$(f coturn,$k 1)" "$(f coturn,$k 2)" "$(f coturn,$k 3)" \
-            "$(ratio "$(f rtcd,$k 2)" "$(f coturn,$k 2)")"
-    done
-done
-printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" "Binding @ $BRATE/s" \
-    "$(f rtcd,bind 1)" "$(f rtcd,bind 2)" "$(f rtcd,bind 3)" \
-    "$(f coturn,bind 1)" "$(f coturn,bind 2)" "$(f coturn,bind 3)" \
-    "$(ratio "$(f rtcd,bind 2)" "$(f coturn,bind 2)")"
-echo "memory per allocation ($ALLOCS_MEM allocations, RSS delta): rtcd ${R[rtcd,mem]} B, coturn ${R[coturn,mem]} B, ratio $(ratio "${R[rtcd,mem]}" "${R[coturn,mem]}")"
-echo "turn: rtcd/coturn CPU per relayed packet (160 B, 100 allocs) $(ratio "$(f rtcd,160,100 2)" "$(f coturn,160,100 2)"), per Binding $(ratio "$(f rtcd,bind 2)" "$(f coturn,bind 2)"), memory per allocation $(ratio "${R[rtcd,mem]}" "${R[coturn,mem]}")"

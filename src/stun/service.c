@@ -395,6 +395,8 @@ static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     (void)suggested;
     struct tcp_conn *c = h->data;
     size_t room = TCP_IN_MAX - c->in.len;
+    if (room > 16384)
+        room = 16384; /* grows as a large frame arrives, up to TCP_IN_MAX */
     if (room == 0 || buf_reserve(&c->in, room) < 0) {
         *b = uv_buf_init(NULL, 0);
         return;
