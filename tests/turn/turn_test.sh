@@ -17,7 +17,7 @@ turnutils_peer -L ::1 -p $PEER6 >"$T/peer6.log" 2>&1 &
 track $!
 
 start_rtcd a --only turn --set server.workers=2 \
-    --set turn.listen="udp:127.0.0.1:$A, tcp:127.0.0.1:$A" \
+    --set turn.listen="udp:127.0.0.1:$A, tcp:127.0.0.1:$A, udp:[::1]:$A" \
     --set turn.relay_address="127.0.0.1, ::1" \
     --set turn.realm=example.org --set turn.rest_secret=$SECRET \
     --set turn.users="alice:wonderland, bob:builder, u1:pw1, u2:pw2, u3:pw3, u4:pw4, u5:pw5, erin:pw" \
@@ -57,6 +57,13 @@ uclient "REST credentials, TCP, 1200-byte payload" 20 -t -l 1200 -e 127.0.0.1 -r
 uclient "IPv6 relay (REQUESTED-ADDRESS-FAMILY) to [::1]" 20 -v -x -e ::1 -r $PEER6 -u u4 -w pw4
 relay6=$(grep -oE "IPv6. Received relay addr: [^ ]+" "$T/uc.out" | head -1)
 expect_match "the relayed address is IPv6" "relay addr: ::1:2[0-9]{4}" "$relay6"
+
+# A client over IPv6 (listener [::1]) with an IPv6 relay
+out=$(timeout 5 turnutils_stunclient -p $A ::1 2>&1)
+expect_match "Binding over UDP/IPv6" "UDP reflexive addr: ::1:[0-9]+" "$out"
+timeout 60 turnutils_uclient -p $A -n 20 -l 160 -z 5 -c -x -e ::1 -r $PEER6 -u u5 -w pw5 ::1 >"$T/uc.out" 2>&1
+expect_eq "client over IPv6, IPv6 relay: 20 relayed and back" "tot_send_msgs=20, tot_recv_msgs=20" \
+    "$(grep -E "start_mclient: tot_send_msgs=" "$T/uc.out" | tail -1 | grep -oE 'tot_send_msgs=[0-9]+, tot_recv_msgs=[0-9]+')"
 
 # Wrong credentials → 401
 n401=$(grep -c " 401 " "$T/a.log")

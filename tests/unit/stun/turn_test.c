@@ -409,6 +409,14 @@ static void test_permissions(void **state)
     assert_int_equal(
         send_req(f, &t, REQ(.method = TURN_CREATE_PERMISSION, .peer = "2001:db8::1")), 443);
     assert_int_equal(send_req(f, &t, REQ(.method = TURN_CREATE_PERMISSION)), 400);
+    /* The server's own addresses are denied too. */
+    struct sockaddr_storage own = addr("203.0.113.77", 3478);
+    turn_shared_deny_addr(f->sh, (struct sockaddr *)&own);
+    assert_int_equal(
+        send_req(f, &t, REQ(.method = TURN_CREATE_PERMISSION, .peer = "203.0.113.77")), 403);
+    assert_int_equal(send_req(f, &t, REQ(.method = TURN_CHANNEL_BIND, .channel = 0x4000,
+                                         .peer = "203.0.113.77")),
+                     403);
     /* No permission yet: peer data dropped. */
     assert_int_equal(peer_input(f, "203.0.113.5", 7000, "hello"), 0);
     assert_int_equal(
