@@ -246,63 +246,116 @@ static void alloc_rbuf(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_relay_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
                           const struct sockaddr *from, unsigned flags);
 
-static int bind_relay(struct relay *r, struct turn_worker *tw, const struct sockaddr_storage *base,
-                      bool even)
+/* A bare nonblocking UDP socket bound to base with port, or -errno. */
+static int raw_udp_bind(const struct sockaddr_storage *base, uint32_t port)
+{
+    struct sockaddr_storage a = *base;
+    socklen_t len;
+    if (a.ss_family == AF_INET) {
+        ((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)port);
+        len = sizeof(struct sockaddr_in);
+    } else {
+        ((struct sockaddr_in6 *)&a)->sin6_port = htons((uint16_t)port);
+        len = sizeof(struct sockaddr_in6);
+    }
+    int fd = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (a.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, len) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+/*
+ * Binds a relay port in the configured range, starting at a random one: an
+ * even one if even, and then with the next port too when reserve_fd is set.
+ * Returns the fd of the relay socket or -EADDRINUSE.
+ */
+static int bind_relay(struct turn_worker *tw, const struct sockaddr_storage *base, bool even,
+                      int *reserve_fd)
 {
     const struct config *cfg = tw->svc->cfg;
     uint32_t lo = cfg->turn.relay_port_min, hi = cfg->turn.relay_port_max;
     uint32_t span = hi - lo + 1;
     uint32_t start = lo + (uint32_t)random_below(span);
-    uint32_t tries = span < 256 ? span : 256;
+    uint32_t tries = span < 512 ? span : 512;
     for (uint32_t i = 0; i < tries; i++) {
         uint32_t port = lo + (start - lo + i) % span;
-        if (even && port % 2)
+        if ((even || reserve_fd) && port % 2)
             continue;
-        struct sockaddr_storage a = *base;
-        if (a.ss_family == AF_INET)
-            ((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)port);
-        else
-            ((struct sockaddr_in6 *)&a)->sin6_port = htons((uint16_t)port);
-        int rc = uv_udp_bind(&r->h, (const struct sockaddr *)&a,
-                             a.ss_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-        if (rc == 0)
-            return 0;
-        if (rc != UV_EADDRINUSE && rc != UV_EACCES)
-            return rc;
+        if (reserve_fd && port + 1 > hi)
+            continue;
+        int fd = raw_udp_bind(base, port);
+        if (fd == -EADDRINUSE || fd == -EACCES)
+            continue;
+        if (fd < 0)
+            return fd;
+        if (reserve_fd) {
+            int fd2 = raw_udp_bind(base, port + 1);
+            if (fd2 < 0) {
+                close(fd);
+                continue;
+            }
+            *reserve_fd = fd2;
+        }
+        return fd;
     }
     return -EADDRINUSE;
 }
 
-static int io_relay_open(void *ctx, void *alloc, int family, bool even, void **handle,
-                         struct sockaddr_storage *addr)
+static int io_relay_open(void *ctx, void *alloc, int family, bool even, int *reserve_fd,
+                         int adopt_fd, void **handle, struct sockaddr_storage *addr)
 {
     struct turn_worker *tw = ctx;
     struct turn_service *svc = tw->svc;
-    if ((family == AF_INET && !svc->have4) || (family == AF_INET6 && !svc->have6))
-        return -EAFNOSUPPORT;
+    int fd = adopt_fd;
+    if (fd < 0) {
+        if ((family == AF_INET && !svc->have4) || (family == AF_INET6 && !svc->have6))
+            return -EAFNOSUPPORT;
+        fd = bind_relay(tw, family == AF_INET ? &svc->relay4 : &svc->relay6, even, reserve_fd);
+        if (fd < 0)
+            return fd;
+    }
     struct relay *r = calloc(1, sizeof *r);
-    if (!r)
-        return -ENOMEM;
-    r->tw = tw;
-    r->alloc = alloc;
-    int rc = uv_udp_init_ex(tw->loop, &r->h, (unsigned)family | UV_UDP_RECVMMSG);
+    int rc = r ? uv_udp_init_ex(tw->loop, &r->h, AF_UNSPEC | UV_UDP_RECVMMSG) : -ENOMEM;
     if (rc < 0) {
         free(r);
+        close(fd);
+        if (reserve_fd && *reserve_fd >= 0 && adopt_fd < 0)
+            close(*reserve_fd);
         return rc;
     }
+    r->tw = tw;
+    r->alloc = alloc;
     r->h.data = r;
     tw->handles_open++;
-    rc = bind_relay(r, tw, family == AF_INET ? &svc->relay4 : &svc->relay6, even);
-    if (rc == 0)
+    rc = uv_udp_open(&r->h, fd);
+    if (rc < 0)
+        close(fd); /* not the handle's: uv_close would not close it */
+    else
         rc = uv_udp_recv_start(&r->h, alloc_rbuf, on_relay_recv);
     if (rc < 0) {
         uv_close((uv_handle_t *)&r->h, on_relay_closed);
-        return rc == UV_EADDRINUSE ? -EADDRINUSE : rc;
+        if (reserve_fd && *reserve_fd >= 0)
+            close(*reserve_fd);
+        return rc;
     }
     int len = sizeof *addr;
     uv_udp_getsockname(&r->h, (struct sockaddr *)addr, &len);
     *handle = r;
     return 0;
+}
+
+static void io_reserve_close(void *ctx, int fd)
+{
+    (void)ctx;
+    close(fd);
 }
 
 static void io_relay_close(void *ctx, void *handle)
@@ -796,6 +849,7 @@ int turn_service_new(struct turn_service **out, const struct config *cfg, turn_l
     svc->io.send_client = io_send_client;
     svc->io.relay_open = io_relay_open;
     svc->io.relay_close = io_relay_close;
+    svc->io.reserve_close = io_reserve_close;
     svc->io.relay_send = io_relay_send;
     *out = svc;
     return 0;

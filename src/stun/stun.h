@@ -186,6 +186,8 @@ void turn_rest_password(str secret, str username, char out[32]);
 #define TURN_CHANNEL_LIFETIME 600
 #define TURN_CHANNEL_COOLDOWN 300 /* an expired channel is kept unused this long */
 #define TURN_MAX_USERNAME 128
+#define TURN_RESERVATION_LIFETIME 30 /* seconds a reserved port is kept (RFC 8656 §7.2) */
+#define TURN_MAX_RESERVATIONS 1024  /* in the whole server */
 
 /* The 5-tuple a message came on: the transport and both addresses; conn for TCP. */
 struct turn_tuple {
@@ -205,11 +207,16 @@ struct turn_io {
     void (*send_client)(void *ctx, const struct turn_tuple *t, const uint8_t *p, size_t n);
     /*
      * Opens a UDP relay socket of family (AF_INET/AF_INET6) for alloc (passed
-     * back to turn_peer_data), with an even port if even. 0 with *handle and
+     * back to turn_peer_input). even: an even port; *reserve_fd not NULL: also
+     * bind the next port (odd) as a bare socket and return its fd there (an
+     * RFC 8656 reservation). When adopt_fd >= 0, that bound socket (from an
+     * earlier reservation) becomes the relay instead. 0 with *handle and
      * *addr set, -EADDRINUSE when no port is free, -EAFNOSUPPORT, other -errno.
      */
-    int (*relay_open)(void *ctx, void *alloc, int family, bool even, void **handle,
-                      struct sockaddr_storage *addr);
+    int (*relay_open)(void *ctx, void *alloc, int family, bool even, int *reserve_fd,
+                      int adopt_fd, void **handle, struct sockaddr_storage *addr);
+    /* Closes a reserved socket that was never adopted. Any thread. */
+    void (*reserve_close)(void *ctx, int fd);
     void (*relay_close)(void *ctx, void *handle);
     void (*relay_send)(void *ctx, void *handle, const struct sockaddr *peer, const uint8_t *p,
                        size_t n);

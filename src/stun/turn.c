@@ -54,8 +54,15 @@ struct turn_shared {
     struct static_user *users;
     size_t nusers;
     atomic_uint allocations;
-    pthread_mutex_t lock; /* guards per_user */
+    pthread_mutex_t lock; /* guards per_user and resv */
     struct map *per_user; /* user → count (as a pointer-sized integer) */
+    /* Reserved ports (EVEN-PORT with R): any worker may take one by token. */
+    struct reservation {
+        uint64_t token, expires; /* expires in mono ms; 0 = free slot */
+        int fd, family;
+        const struct turn_io *io;
+        void *io_ctx;
+    } resv[TURN_MAX_RESERVATIONS];
 };
 
 struct turn_perm {
@@ -79,6 +86,7 @@ struct turn_alloc {
     union turn_sa relay_addr;
     uint64_t expires;
     uint8_t tid[12];           /* of the Allocate, to answer its retransmissions */
+    uint64_t resv_token;       /* the RESERVATION-TOKEN handed out with it, or 0 */
     char *user;                /* the USERNAME, bound to the allocation */
     char *quota_user;          /* user part (REST prefix removed) */
     uint8_t nperms, nchans;
@@ -285,6 +293,9 @@ void turn_shared_free(struct turn_shared *sh)
     free(sh->realm);
     free(sh->rest_secret);
     map_free(sh->per_user);
+    for (size_t i = 0; i < TURN_MAX_RESERVATIONS; i++)
+        if (sh->resv[i].expires)
+            sh->resv[i].io->reserve_close(sh->resv[i].io_ctx, sh->resv[i].fd);
     pthread_mutex_destroy(&sh->lock);
     OPENSSL_cleanse(sh->nonce_key, sizeof sh->nonce_key);
     free(sh);
@@ -333,6 +344,39 @@ static void quota_give(struct turn_shared *sh, const char *user)
         map_del_str(sh->per_user, str_cstr(user));
     else
         map_set_str(sh->per_user, str_cstr(user), (void *)(have - 1), NULL);
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* Keeps fd reserved under a new token (0 when the table is full: fd is closed). */
+static uint64_t resv_put(struct turn_server *s, int fd, int family, uint64_t now);
+/* Takes the fd reserved under token (and family), or -1. */
+static int resv_take(struct turn_shared *sh, uint64_t token, int family)
+{
+    int fd = -1;
+    pthread_mutex_lock(&sh->lock);
+    for (size_t i = 0; i < TURN_MAX_RESERVATIONS; i++) {
+        struct reservation *r = &sh->resv[i];
+        if (r->expires && r->token == token && r->family == family) {
+            fd = r->fd;
+            r->expires = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return fd;
+}
+
+/* Closes the reservations that are over. */
+static void resv_expire(struct turn_shared *sh, uint64_t now)
+{
+    pthread_mutex_lock(&sh->lock);
+    for (size_t i = 0; i < TURN_MAX_RESERVATIONS; i++) {
+        struct reservation *r = &sh->resv[i];
+        if (r->expires && r->expires <= now) {
+            r->expires = 0;
+            r->io->reserve_close(r->io_ctx, r->fd);
+        }
+    }
     pthread_mutex_unlock(&sh->lock);
 }
 
@@ -500,6 +544,28 @@ static bool authenticate(struct turn_server *s, const struct turn_tuple *t,
 /* ------------------------------------------------------------------------ */
 /* Allocations                                                              */
 
+static uint64_t resv_put(struct turn_server *s, int fd, int family, uint64_t now)
+{
+    struct turn_shared *sh = s->sh;
+    uint64_t token = 0;
+    pthread_mutex_lock(&sh->lock);
+    for (size_t i = 0; i < TURN_MAX_RESERVATIONS; i++) {
+        struct reservation *r = &sh->resv[i];
+        if (!r->expires) {
+            do
+                token = random_u64();
+            while (!token);
+            *r = (struct reservation){ token, now + TURN_RESERVATION_LIFETIME * 1000ull, fd,
+                                       family, s->io, s->io_ctx };
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (!token)
+        s->io->reserve_close(s->io_ctx, fd);
+    return token;
+}
+
 static void alloc_free(struct turn_server *s, struct turn_alloc *al)
 {
     map_del_str(s->by_tuple, str_make((const char *)al->keybuf, al->keysz));
@@ -629,6 +695,12 @@ static void reply_allocate_ok(struct turn_server *s, const struct turn_tuple *t,
     stun_enc_xor_addr(&e, TURN_A_XOR_RELAYED_ADDRESS, &al->relay_addr.sa);
     stun_enc_u32(&e, TURN_A_LIFETIME, (uint32_t)((al->expires - now + 999) / 1000));
     stun_enc_xor_addr(&e, STUN_A_XOR_MAPPED_ADDRESS, (const struct sockaddr *)&t->client);
+    if (al->resv_token) {
+        uint8_t tok[8];
+        for (int i = 0; i < 8; i++)
+            tok[i] = (uint8_t)(al->resv_token >> (56 - 8 * i));
+        stun_enc_attr(&e, TURN_A_RESERVATION_TOKEN, tok, 8);
+    }
     finish_reply(s, t, req, &e, a);
 }
 
@@ -652,8 +724,10 @@ static void handle_allocate(struct turn_server *s, const struct turn_tuple *t,
         reply_error(s, t, req, 442, "Unsupported Transport Protocol", a);
         return;
     }
-    if (stun_attr_find(req, TURN_A_RESERVATION_TOKEN)) {
-        reply_error(s, t, req, 508, "Reservations not supported", a);
+    const struct stun_attr *tok = stun_attr_find(req, TURN_A_RESERVATION_TOKEN);
+    if (tok && (tok->len != 8 || stun_attr_find(req, TURN_A_EVEN_PORT) ||
+                stun_attr_find(req, TURN_A_REQUESTED_ADDRESS_FAMILY))) {
+        reply_error(s, t, req, 400, "Bad RESERVATION-TOKEN", a);
         return;
     }
     const struct stun_attr *fa = stun_attr_find(req, TURN_A_REQUESTED_ADDRESS_FAMILY);
@@ -715,7 +789,20 @@ static void handle_allocate(struct turn_server *s, const struct turn_tuple *t,
     al->expires = now + life * 1000ull;
 
     struct sockaddr_storage raddr;
-    int rc = s->io->relay_open(s->io_ctx, al, family, ev != NULL, &al->relay, &raddr);
+    int adopt = -1, reserved = -1;
+    if (tok) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+            v = v << 8 | tok->val[i];
+        adopt = resv_take(s->sh, v, AF_INET);
+        if (adopt < 0)
+            adopt = resv_take(s->sh, v, AF_INET6);
+    }
+    bool reserve = ev && (ev->val[0] & 0x80);
+    int rc = tok && adopt < 0 ? -ENOENT
+                              : s->io->relay_open(s->io_ctx, al, family, ev != NULL,
+                                                  reserve ? &reserved : NULL, adopt, &al->relay,
+                                                  &raddr);
     if (rc < 0) {
         al->relay = NULL;
         quota_give(s->sh, quser);
@@ -729,6 +816,8 @@ static void handle_allocate(struct turn_server *s, const struct turn_tuple *t,
         return;
     }
     sa_copy(&al->relay_addr, (const struct sockaddr *)&raddr);
+    if (reserved >= 0)
+        al->resv_token = resv_put(s, reserved, family, now);
     if (map_set_str(s->by_tuple, str_make((const char *)al->keybuf, al->keysz), al, NULL) < 0 ||
         (t->transport == TRANSPORT_TCP &&
          map_set_int(s->by_conn, (uintptr_t)t->conn, al, NULL) < 0)) {
@@ -1116,6 +1205,7 @@ void turn_conn_closed(struct turn_server *s, void *conn)
 void turn_server_tick(struct turn_server *s)
 {
     uint64_t now = clock_now(&s->mono);
+    resv_expire(s->sh, now);
     struct map_iter it = MAP_ITER_INIT;
     struct map_entry e;
     while (map_next(s->by_tuple, &it, &e)) {

@@ -40,16 +40,22 @@ static void fz_send(void *ctx, const struct turn_tuple *t, const uint8_t *p, siz
     f->last_len = n;
 }
 
-static int fz_open(void *ctx, void *alloc, int family, bool even, void **handle,
-                   struct sockaddr_storage *addr)
+static int fz_open(void *ctx, void *alloc, int family, bool even, int *reserve_fd, int adopt_fd,
+                   void **handle, struct sockaddr_storage *addr)
 {
     struct fz *f = ctx;
+    if (reserve_fd)
+        *reserve_fd = 7; /* not a real fd: fz_reserve_close ignores it */
     memset(addr, 0, sizeof *addr);
     addr->ss_family = (sa_family_t)family;
     ((struct sockaddr_in *)addr)->sin_port = htons((uint16_t)(20000 + f->port++));
     *handle = f;
     f->alloc = alloc;
     return 0;
+}
+
+static void fz_reserve_close(void *ctx, int fd)
+{
 }
 
 static void fz_close(void *ctx, void *handle)
@@ -63,7 +69,11 @@ static void fz_relay_send(void *ctx, void *handle, const struct sockaddr *peer, 
 {
 }
 
-static const struct turn_io fz_io = { fz_send, fz_open, fz_close, fz_relay_send };
+static const struct turn_io fz_io = { .send_client = fz_send,
+                                      .relay_open = fz_open,
+                                      .reserve_close = fz_reserve_close,
+                                      .relay_close = fz_close,
+                                      .relay_send = fz_relay_send };
 static struct config cfg;
 static int ready;
 

@@ -20,7 +20,7 @@ start_rtcd a --only turn --set server.workers=2 \
     --set turn.listen="udp:127.0.0.1:$A, tcp:127.0.0.1:$A, udp:[::1]:$A" \
     --set turn.relay_address="127.0.0.1, ::1" \
     --set turn.realm=example.org --set turn.rest_secret=$SECRET \
-    --set turn.users="alice:wonderland, bob:builder, u1:pw1, u2:pw2, u3:pw3, u4:pw4, u5:pw5, erin:pw" \
+    --set turn.users="alice:wonderland, bob:builder, u1:pw1, u2:pw2, u3:pw3, u4:pw4, u5:pw5, u6:pw6, u7:pw7, erin:pw" \
     --set turn.allow_peers="127.0.0.0/8, ::1/128" \
     --set turn.relay_port_min=20000 --set turn.relay_port_max=20499 \
     --set turn.max_allocations_per_user=4 || { not_ok "rtcd starts"; finish; }
@@ -58,6 +58,18 @@ uclient "IPv6 relay (REQUESTED-ADDRESS-FAMILY) to [::1]" 20 -v -x -e ::1 -r $PEE
 relay6=$(grep -oE "IPv6. Received relay addr: [^ ]+" "$T/uc.out" | head -1)
 expect_match "the relayed address is IPv6" "relay addr: ::1:2[0-9]{4}" "$relay6"
 
+# RTP/RTCP pairs (uclient without -c): EVEN-PORT with R, then RESERVATION-TOKEN
+for tr in udp tcp; do
+    flag=""; user=u6
+    [ $tr = tcp ] && { flag=-t; user=u7; }
+    timeout 60 turnutils_uclient -p $A -n 10 -l 160 -z 5 -m 1 $flag -e 127.0.0.1 -r $PEER -u $user -w ${user/u/pw} 127.0.0.1 >"$T/uc.out" 2>&1
+    expect_eq "RTP/RTCP pair with a reserved port ($tr)" "tot_send_msgs=20, tot_recv_msgs=20" \
+        "$(grep -E "start_mclient: tot_send_msgs=" "$T/uc.out" | tail -1 | grep -oE 'tot_send_msgs=[0-9]+, tot_recv_msgs=[0-9]+')"
+done
+ports=$(grep -oE "allocation for u6: relay port [0-9]+" "$T/a.log" | awk '{print $NF}' | sort -n | tr '\n' ' ')
+pair=$(echo "$ports" | awk '{ for (i = 1; i < NF; i++) if ($i % 2 == 0 && $(i + 1) == $i + 1) print $i, $(i + 1) }')
+expect_match "RTP on an even port, RTCP on the reserved next one ($ports)" "^[0-9]+ [0-9]+$" "$pair"
+
 # A client over IPv6 (listener [::1]) with an IPv6 relay
 out=$(timeout 5 turnutils_stunclient -p $A ::1 2>&1)
 expect_match "Binding over UDP/IPv6" "UDP reflexive addr: ::1:[0-9]+" "$out"
@@ -76,9 +88,11 @@ timeout 20 turnutils_uclient -p $A -n 2 -c -e 127.0.0.1 -r $PEER -u carol -W wro
 expect_match "REST password from the wrong secret: refused" "Cannot complete Allocation" "$(cat "$T/uc.out")"
 [ "$(grep -c " 401 " "$T/a.log")" -gt "$n401" ] && ok "rtcd logged the 401s" || not_ok "rtcd logged the 401s"
 
-# Quota: max_allocations_per_user=4 → one user's 5 clients (10 allocations) meet 486
-timeout 30 turnutils_uclient -p $A -n 5 -z 5 -m 5 -c -e 127.0.0.1 -r $PEER -u dave -W $SECRET 127.0.0.1 >"$T/uc.out" 2>&1
-expect_match "per-user quota: 486 Allocation Quota Reached" "user '[0-9]+:dave': 486" "$(cat "$T/a.log")"
+# Quota: max_allocations_per_user=4 → one user's 5th allocation gets 486
+for i in 1 2 3 4 5; do last=$($PROBE udp 127.0.0.1 $A allocate erin pw); done
+expect_eq "per-user quota: 486 Allocation Quota Reached" "error 486" "$last"
+expect_match "per-user quota logged" "user 'erin': 486" "$(cat "$T/a.log")"
+expect_match "another user is not affected" "^relay " "$($PROBE udp 127.0.0.1 $A allocate u1 pw1)"
 
 # A second rtcd without allow_peers: loopback peers are denied → 403
 start_rtcd b --only turn --set server.workers=1 \

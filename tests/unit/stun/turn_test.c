@@ -35,6 +35,7 @@ struct fake {
     struct turn_server *s;
     struct config cfg;
     int lookups;
+    int reserved_open, adopted;
 };
 
 static uint64_t mono_now(void *c)
@@ -55,12 +56,21 @@ static void f_send(void *ctx, const struct turn_tuple *t, const uint8_t *p, size
     f->nsent++;
 }
 
-static int f_relay_open(void *ctx, void *alloc, int family, bool even, void **handle,
-                        struct sockaddr_storage *addr)
+static int f_relay_open(void *ctx, void *alloc, int family, bool even, int *reserve_fd,
+                        int adopt_fd, void **handle, struct sockaddr_storage *addr)
 {
     struct fake *f = ctx;
     if (f->fail_relay)
         return -f->fail_relay;
+    if (adopt_fd >= 0) {
+        f->adopted = adopt_fd;
+        f->reserved_open--;
+    }
+    if (reserve_fd) {
+        f->relay_port += f->relay_port % 2; /* even */
+        *reserve_fd = 1000 + f->relay_port + 1;
+        f->reserved_open++;
+    }
     memset(addr, 0, sizeof *addr);
     if (family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)addr;
@@ -77,6 +87,11 @@ static int f_relay_open(void *ctx, void *alloc, int family, bool even, void **ha
     f->alloc = alloc;
     *handle = f;
     return 0;
+}
+
+static void f_reserve_close(void *ctx, int fd)
+{
+    ((struct fake *)ctx)->reserved_open--;
 }
 
 static void f_relay_close(void *ctx, void *handle)
@@ -105,7 +120,11 @@ static int f_lookup(void *ctx, const char *user, const char *realm, uint8_t key[
     return 0;
 }
 
-static const struct turn_io fio = { f_send, f_relay_open, f_relay_close, f_relay_send };
+static const struct turn_io fio = { .send_client = f_send,
+                                    .relay_open = f_relay_open,
+                                    .reserve_close = f_reserve_close,
+                                    .relay_close = f_relay_close,
+                                    .relay_send = f_relay_send };
 
 static struct fake *setup(const char *const *sets)
 {
@@ -132,6 +151,7 @@ static void teardown(struct fake *f)
     assert_int_equal(f->relays_open, 0);
     assert_int_equal(turn_shared_allocations(f->sh), 0);
     turn_shared_free(f->sh);
+    assert_int_equal(f->reserved_open, 0);
     config_free(&f->cfg);
 }
 
@@ -182,6 +202,8 @@ struct req {
     const char *peer;  /* XOR-PEER-ADDRESS ip */
     int peer_port;
     uint16_t extra;    /* an extra empty attribute of this type */
+    bool even_r;       /* EVEN-PORT with the R bit */
+    uint64_t token;    /* RESERVATION-TOKEN */
     uint8_t tid0;
 };
 
@@ -213,6 +235,14 @@ static int send_req(struct fake *f, const struct turn_tuple *t, struct req r)
     }
     if (r.extra)
         stun_enc_attr(&e, r.extra, NULL, 0);
+    if (r.even_r)
+        stun_enc_attr(&e, TURN_A_EVEN_PORT, "\x80", 1);
+    if (r.token) {
+        uint8_t tok[8];
+        for (int i = 0; i < 8; i++)
+            tok[i] = (uint8_t)(r.token >> (56 - 8 * i));
+        stun_enc_attr(&e, TURN_A_RESERVATION_TOKEN, tok, 8);
+    }
     uint8_t key[16];
     if (!r.no_auth) {
         const char *user = r.user ? r.user : "alice", *pass = r.pass ? r.pass : "pw";
@@ -597,6 +627,42 @@ static void test_binding_and_bandwidth(void **state)
     teardown(f);
 }
 
+static void test_reservation(void **state)
+{
+    (void)state;
+    struct fake *f = setup(NULL);
+    struct turn_tuple t1 = tuple(1, TRANSPORT_UDP), t2 = tuple(2, TRANSPORT_UDP),
+                      t3 = tuple(3, TRANSPORT_UDP), t4 = tuple(4, TRANSPORT_UDP);
+    assert_int_equal(send_req(f, &t1, REQ(.method = TURN_ALLOCATE, .no_auth = true)), 401);
+    assert_int_equal(send_req(f, &t1, REQ(.method = TURN_ALLOCATE, .even_r = true)), 0);
+    struct stun_msg m;
+    assert_true(stun_decode(f->last, f->last_len, &m) > 0);
+    const struct stun_attr *tok = stun_attr_find(&m, TURN_A_RESERVATION_TOKEN);
+    assert_non_null(tok);
+    assert_int_equal(tok->len, 8);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | tok->val[i];
+    assert_int_equal(f->reserved_open, 1);
+    /* A wrong token: 508; the right one: the reserved socket becomes the relay. */
+    assert_int_equal(send_req(f, &t2, REQ(.method = TURN_ALLOCATE, .token = v ^ 1)), 508);
+    assert_int_equal(send_req(f, &t2, REQ(.method = TURN_ALLOCATE, .token = v)), 0);
+    assert_true(f->adopted > 1000);
+    assert_int_equal(f->reserved_open, 0);
+    /* Once taken it is gone. */
+    assert_int_equal(send_req(f, &t3, REQ(.method = TURN_ALLOCATE, .token = v)), 508);
+    /* A token with EVEN-PORT: 400. */
+    assert_int_equal(send_req(f, &t3, REQ(.method = TURN_ALLOCATE, .token = v, .even_r = true)),
+                     400);
+    /* An unused reservation is closed after 30 s. */
+    assert_int_equal(send_req(f, &t4, REQ(.method = TURN_ALLOCATE, .even_r = true)), 0);
+    assert_int_equal(f->reserved_open, 1);
+    f->mono += 31000;
+    turn_server_tick(f->s);
+    assert_int_equal(f->reserved_open, 0);
+    teardown(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,7 +670,7 @@ int main(void)
         cmocka_unit_test(test_stale_nonce), cmocka_unit_test(test_quota),
         cmocka_unit_test(test_permissions), cmocka_unit_test(test_allow_peers),
         cmocka_unit_test(test_channels),    cmocka_unit_test(test_rest_and_store),
-        cmocka_unit_test(test_binding_and_bandwidth),
+        cmocka_unit_test(test_binding_and_bandwidth), cmocka_unit_test(test_reservation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
