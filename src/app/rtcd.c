@@ -17,12 +17,13 @@
 #include "base/log.h"
 #include "net/worker.h"
 #include "store/store.h"
+#include "stun/stun.h"
 
 #define MAX_SETS 256
 
 static const char usage[] =
     "Usage: rtcd [-c FILE] [--set SECTION.KEY=VALUE]... [--check] [--print-config]\n"
-    "            [--version] [--help]\n"
+    "            [--only SERVICE] [--version] [--help]\n"
     "\n"
     "The real-time communications server: SIP registrar, presence agent and proxy,\n"
     "messaging, STUN/TURN, web client and HTTP API.\n"
@@ -32,6 +33,8 @@ static const char usage[] =
     "  -s, --set S.K=V        override one key, after the file (repeatable)\n"
     "      --check            validate the configuration and exit (0 valid, 2 not)\n"
     "      --print-config     print the effective configuration and exit\n"
+    "      --only SERVICE     run one service alone: 'turn' (a dedicated STUN/TURN relay\n"
+    "                         host; no SIP, no store: REST or turn.users credentials)\n"
     "  -V, --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "\n"
@@ -43,6 +46,7 @@ struct options {
     const char *sets[MAX_SETS];
     size_t nsets;
     int check, print_config;
+    const char *only; /* NULL = everything; "turn" */
 };
 
 /* Exit status 2 for usage and configuration errors, as documented. */
@@ -53,6 +57,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         { "set", required_argument, NULL, 's' },
         { "check", no_argument, NULL, 'k' },
         { "print-config", no_argument, NULL, 'p' },
+        { "only", required_argument, NULL, 'o' },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -76,6 +81,13 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'p':
             o->print_config = 1;
             break;
+        case 'o':
+            if (strcmp(optarg, "turn") != 0) {
+                fprintf(stderr, "rtcd: --only: unknown service '%s' (known: turn)\n", optarg);
+                return 2;
+            }
+            o->only = optarg;
+            break;
         case 'V':
             printf("rtcd %s\n", RTCD_VERSION);
             return 0;
@@ -94,8 +106,14 @@ static int parse_args(int argc, char **argv, struct options *o)
     return -1;
 }
 
+/* The services started in the worker loops; their hooks run in this order. */
+#define MAX_SERVICES 8
 struct server {
     struct config cfg;
+    const char *only;
+    struct worker_hooks hooks[MAX_SERVICES];
+    size_t nhooks;
+    struct turn_service *turn;
     uv_loop_t *loop;
     uv_signal_t sig_term, sig_int;
     struct worker_pool *workers;
@@ -154,6 +172,53 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_stop(s->loop);
 }
 
+static void hooks_start(struct worker *w, void *ctx)
+{
+    struct server *s = ctx;
+    for (size_t i = 0; i < s->nhooks; i++)
+        if (s->hooks[i].on_start)
+            s->hooks[i].on_start(w, s->hooks[i].ctx);
+}
+
+static void hooks_stop(struct worker *w, void *ctx)
+{
+    struct server *s = ctx;
+    for (size_t i = s->nhooks; i-- > 0;)
+        if (s->hooks[i].on_stop)
+            s->hooks[i].on_stop(w, s->hooks[i].ctx);
+}
+
+/* Prepares the services to run (before the workers start). 0 or a negative errno. */
+static int services_new(struct server *s)
+{
+    bool all = s->only == NULL;
+    if (all || strcmp(s->only, "turn") == 0) {
+        /* Long-term users of the store come through the lookup callback, wired
+         * when the store is there; REST and turn.users credentials need nothing. */
+        int rc = turn_service_new(&s->turn, &s->cfg, NULL, NULL);
+        if (rc < 0) {
+            log_error("rtcd", "cannot prepare TURN: %s", strerror(-rc));
+            return rc;
+        }
+        s->hooks[s->nhooks++] = (struct worker_hooks){ turn_service_on_start,
+                                                       turn_service_on_stop, s->turn };
+    }
+    return 0;
+}
+
+static int services_error(struct server *s)
+{
+    if (s->turn && turn_service_error(s->turn) < 0)
+        return turn_service_error(s->turn);
+    return 0;
+}
+
+static void services_free(struct server *s)
+{
+    turn_service_free(s->turn);
+    s->turn = NULL;
+}
+
 static int run(struct server *s)
 {
     s->loop = uv_default_loop();
@@ -164,13 +229,21 @@ static int run(struct server *s)
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = worker_pool_start(&s->workers, s->cfg.server.workers, NULL);
-    if (rc < 0) {
+    struct worker_hooks hooks = { hooks_start, hooks_stop, s };
+    int rc = services_new(s);
+    if (rc == 0)
+        rc = worker_pool_start(&s->workers, s->cfg.server.workers, &hooks);
+    if (rc == 0 && services_error(s) < 0) {
+        rc = services_error(s);
+        log_error("rtcd", "cannot start: %s", strerror(-rc));
+        worker_pool_stop(s->workers);
+    } else if (rc < 0) {
         log_error("rtcd", "cannot start workers: %s", strerror(-rc));
     } else {
         /* Test scripts wait for this exact line ("ready:"). */
-        log_info("rtcd", "ready: rtcd %s, domain %s, %u worker(s), data in %s", RTCD_VERSION,
-                 s->cfg.server.domain, worker_pool_size(s->workers), s->cfg.server.data_dir);
+        log_info("rtcd", "ready: rtcd %s, domain %s, %u worker(s), data in %s%s%s", RTCD_VERSION,
+                 s->cfg.server.domain, worker_pool_size(s->workers), s->cfg.server.data_dir,
+                 s->only ? ", only " : "", s->only ? s->only : "");
         uv_run(s->loop, UV_RUN_DEFAULT);
         log_info("rtcd", "stopping on %s", strsignal(s->stop_signal));
         worker_pool_stop(s->workers);
@@ -180,6 +253,7 @@ static int run(struct server *s)
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_run(s->loop, UV_RUN_DEFAULT);
     uv_loop_close(s->loop);
+    services_free(s);
     if (rc == 0)
         log_info("rtcd", "stopped");
     return rc < 0 ? 1 : 0;
@@ -193,6 +267,7 @@ int main(int argc, char **argv)
         return rc;
 
     struct server s = { 0 };
+    s.only = o.only;
     char err[768];
     if (config_load(&s.cfg, o.config_path, o.sets, o.nsets, err, sizeof err) < 0) {
         fprintf(stderr, "rtcd: %s\n", err);
@@ -219,7 +294,9 @@ int main(int argc, char **argv)
         config_free(&s.cfg);
         return 2;
     }
-    if (store_start(&s) < 0) {
+    /* a dedicated relay host (--only turn) needs no store: REST and turn.users credentials */
+    bool need_store = !s.only || strcmp(s.only, "turn") != 0;
+    if (need_store && store_start(&s) < 0) {
         log_close();
         config_free(&s.cfg);
         return 2;

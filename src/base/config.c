@@ -116,6 +116,8 @@ static const struct directive directives[] = {
       0, 0, NULL, "peer address ranges the relay refuses (403); the server's own are refused too" },
     { "turn", "relay_address", CFG_STR, OFF(turn.relay_address), "", 0, 0, NULL,
       "address relayed transport addresses are opened on; empty = the listening address" },
+    { "turn", "users", CFG_STR, OFF(turn.users), "", 0, 0, NULL,
+      "static long-term TURN users 'name:password, ...' (a relay host without the user store)" },
 
     { "store", "backend", CFG_ENUM, OFF(store.backend), "sqlite", 0, 0, "sqlite|postgres",
       "where durable data lives" },

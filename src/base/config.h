@@ -92,6 +92,7 @@ struct config {
         struct range_list allow_peers;
         struct range_list deny_peers;
         char *relay_address; /* empty = the listening address */
+        char *users;         /* static long-term users "name:password, ..." */
     } turn;
     struct {
         char *backend; /* "sqlite" or "postgres" */
