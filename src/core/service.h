@@ -1,0 +1,85 @@
+/*
+ * core/service — how the services (registrar, messaging, presence ...) plug
+ * into the router without the core depending on them: the router hands a
+ * request it has decided is local to one of these callbacks, which answers it
+ * with core_respond or asks the proxy to forward it.
+ */
+#ifndef RTCD_CORE_SERVICE_H
+#define RTCD_CORE_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "base/config.h"
+#include "sip/msg.h"
+
+struct sip_worker;
+struct txn;
+struct net_rx;
+
+/* A request being handled: borrowed for the callback's duration (st may be kept with txn_ref). */
+struct core_req {
+    struct sip_worker *sw;
+    struct txn *st;
+    const struct sip_msg *m;
+    const struct net_rx *rx;
+    str user;      /* Request-URI user (unescaped form is the service's business) */
+    str domain;    /* Request-URI host, one of ours */
+    str auth_user; /* the authenticated user, empty when not authenticated */
+    uint64_t now;  /* ms, loop clock */
+};
+
+/* One place a request may be forwarded to. */
+struct core_target {
+    char uri[512];        /* Request-URI for the branch (the binding's contact) */
+    uint64_t flow_id;     /* the registered flow to reach it on, 0 = by address */
+    enum transport transport;
+    struct sockaddr_storage addr; /* the flow's peer / where the contact was registered from */
+    bool has_addr;
+    char path[512];       /* Route set from the binding's Path (RFC 3327), empty = none */
+    uint16_t q;           /* 0..1000 */
+};
+
+struct core_services {
+    void *ctx;
+    /* REGISTER for one of our domains, authenticated as configured. */
+    void (*register_req)(void *ctx, struct core_req *r);
+    /* Whether a local user exists (for 404). */
+    bool (*user_exists)(void *ctx, str user);
+    /* The targets of a local user: count (0 = no device), at most max. */
+    int (*lookup)(void *ctx, str user, str domain, uint64_t now, struct core_target *out,
+                  size_t max);
+    /* A MESSAGE for a user with no device: stored (0: the core answers 202), -EDQUOT (480
+     * mailbox full), another negative errno (500). May answer asynchronously itself by
+     * returning 1 (it then owns the answer through txn_ref on r->st). */
+    int (*offline)(void *ctx, struct core_req *r);
+    /* The HA1 for user in the given realm and algorithm (0 = MD5, 1 = SHA-256): 0, or
+     * -ENOENT (unknown or disabled user). */
+    int (*credentials)(void *ctx, str user, int sha256, char *ha1_out, size_t cap);
+    /* A flow closed: the registrar drops bindings that use it. */
+    void (*flow_closed)(void *ctx, uint64_t flow_id);
+};
+
+/* Installs the services (before workers start). */
+struct sip_server;
+void sip_server_set_services(struct sip_server *s, const struct core_services *svc);
+
+/*
+ * Answers r's request with status (reason empty = the standard phrase), extra
+ * headers, and a body. A To tag is added to responses above 100 when the request had
+ * none. 0 or a negative errno.
+ */
+int core_respond(struct core_req *r, uint16_t status, str reason, const struct sip_hdr_add *extra,
+                 size_t nextra, str content_type, str body);
+
+/* Forwards r's request to the targets (parallel forking). 0, or a negative errno after
+ * which the caller answers (e.g. 480). */
+int core_forward(struct core_req *r, const struct core_target *targets, size_t n);
+
+/* The first served domain (the realm). */
+str core_realm(const struct sip_server *s);
+struct sip_server *core_server(const struct sip_worker *sw);
+
+#endif
