@@ -78,6 +78,21 @@ bool core__is_local_host(struct sip_server *s, str host, uint16_t port)
     return false;
 }
 
+bool core_canonical_domain(struct sip_worker *sw, str host, str *out)
+{
+    struct sip_server *s = sw->srv;
+    for (size_t i = 0; i < s->ndomains; i++) {
+        if (str_caseeq(host, s->domains[i])) {
+            *out = s->domains[i];
+            return true;
+        }
+    }
+    if (!core__is_local_host(s, host, 0))
+        return false;
+    *out = core_realm(s);
+    return true;
+}
+
 /* ---- timers ---- */
 
 static void on_tick(uv_timer_t *t)

@@ -441,7 +441,7 @@ void core__route_request(struct sip_worker *sw, struct txn *st, const struct sip
         return;
     }
     r.user = u->user;
-    r.domain = u->host;
+    core_canonical_domain(sw, u->host, &r.domain);
     local_request(&r);
 }
 

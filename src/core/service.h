@@ -78,6 +78,13 @@ int core_respond(struct core_req *r, uint16_t status, str reason, const struct s
  * which the caller answers (e.g. 480). */
 int core_forward(struct core_req *r, const struct core_target *targets, size_t n);
 
+/*
+ * The domain an address of ours stands for: a served domain as itself, one of our IP
+ * addresses as the first served domain (so "alice@127.0.0.1" and "alice@localhost" are
+ * one user). Returns false when host is not ours.
+ */
+bool core_canonical_domain(struct sip_worker *sw, str host, str *out);
+
 /* The first served domain (the realm). */
 str core_realm(const struct sip_server *s);
 struct sip_server *core_server(const struct sip_worker *sw);
