@@ -4,6 +4,7 @@
  * the same store, safely beside a running server.
  */
 #include "app/rtcctl.h"
+#include "app/rtcctl_store.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -15,6 +16,14 @@
 
 static const struct rtcctl_cmd commands[] = {
     { "config", "check or show the effective configuration", rtcctl_cmd_config },
+    { "user", "users: add, import, del, list, show, passwd, enable, disable", rtcctl_cmd_user },
+    { "group", "groups and their members", rtcctl_cmd_group },
+    { "contacts", "a user's contact list: list, add, del", rtcctl_cmd_contacts },
+    { "archive", "search the message archive", rtcctl_cmd_archive },
+    { "messages", "offline messages waiting for delivery", rtcctl_cmd_messages },
+    { "stats", "what the store holds", rtcctl_cmd_stats },
+    { "audit", "the log of administrative changes", rtcctl_cmd_audit },
+    { "migrate", "copy the store to PostgreSQL (--to postgresql://...)", rtcctl_cmd_migrate },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,6 +1,9 @@
 /*
  * rtcd — the server. Reads the configuration (embedded defaults, -c FILE,
- * --set overrides), starts the worker threads and runs until SIGTERM/SIGINT.
+ * --set overrides), opens the store (migrations), loads the credential table,
+ * starts the store thread and the worker threads, and runs until
+ * SIGTERM/SIGINT; then stops the workers, drains the store thread and closes
+ * the store.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +16,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "net/worker.h"
+#include "store/store.h"
 
 #define MAX_SETS 256
 
@@ -95,8 +99,53 @@ struct server {
     uv_loop_t *loop;
     uv_signal_t sig_term, sig_int;
     struct worker_pool *workers;
+    struct store_creds *creds;   /* read by workers: SIP digest, TURN */
+    struct store_thread *store;  /* owns the database connection */
     int stop_signal;
 };
+
+/*
+ * Opens the store named by the configuration (applying migrations), loads the
+ * credential table and starts the store thread. On failure prints why and
+ * returns -1 (rtcd then exits 2: the configuration or the database is wrong).
+ */
+static int store_start(struct server *s)
+{
+    char err[768];
+    struct store *st = NULL;
+    int rc = store_open_config(&st, &s->cfg, err, sizeof err);
+    if (rc < 0) {
+        log_error("rtcd", "store: %s", err);
+        fprintf(stderr, "rtcd: cannot open the store (%s): %s\n", s->cfg.store.backend, err);
+        return -1;
+    }
+    rc = store_creds_new(&s->creds);
+    struct store_thread_opts o = { .retention_days = s->cfg.store.archive_retention_days };
+    if (rc == 0)
+        rc = store_thread_start(&s->store, st, s->creds, &o);
+    if (rc < 0) {
+        log_error("rtcd", "store: cannot start the store thread: %s",
+                  rc == -EIO ? store_errmsg(st) : strerror(-rc));
+        fprintf(stderr, "rtcd: cannot start the store thread: %s\n",
+                rc == -EIO ? store_errmsg(st) : strerror(-rc));
+        store_close(st);
+        store_creds_free(s->creds);
+        s->creds = NULL;
+        return -1;
+    }
+    log_info("rtcd", "store: %s, schema version %d, realm %s, %zu user(s)",
+             store_backend_name(st), store_schema_version(st), store_realm(st),
+             store_creds_count(s->creds));
+    return 0;
+}
+
+static void store_stop(struct server *s)
+{
+    store_thread_stop(s->store); /* runs queued jobs, then closes the store */
+    s->store = NULL;
+    store_creds_free(s->creds);
+    s->creds = NULL;
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -126,6 +175,7 @@ static int run(struct server *s)
         log_info("rtcd", "stopping on %s", strsignal(s->stop_signal));
         worker_pool_stop(s->workers);
     }
+    store_stop(s);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_run(s->loop, UV_RUN_DEFAULT);
@@ -166,6 +216,11 @@ int main(int argc, char **argv)
     rc = log_open(s.cfg.log.file, s.cfg.log.level);
     if (rc < 0) {
         fprintf(stderr, "rtcd: log.file: '%s': %s\n", s.cfg.log.file, strerror(-rc));
+        config_free(&s.cfg);
+        return 2;
+    }
+    if (store_start(&s) < 0) {
+        log_close();
         config_free(&s.cfg);
         return 2;
     }

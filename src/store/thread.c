@@ -1,0 +1,490 @@
+/*
+ * store/thread — the store's own thread inside rtcd. It owns the database
+ * connection. Workers queue jobs (a mutex-protected list and a condition
+ * variable); the thread runs them in order and posts each completion back to
+ * the requesting worker's loop with worker_post, so no worker ever waits on
+ * the database. Between jobs it polls the users change counter every
+ * poll_ms to refresh the credential table, and removes expired archive
+ * entries every expire_interval_ms.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "net/worker.h"
+#include "store/store.h"
+
+struct job {
+    struct job *next;
+    struct worker *w;
+    store_job_fn fn;
+    store_done_fn done;
+    void *arg;
+    int rc;
+};
+
+struct store_thread {
+    struct store *s;
+    struct store_creds *creds;
+    struct store_thread_opts o;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct job *head, *tail;
+    bool stopping;
+    int64_t users_seq;
+};
+
+static void deliver(struct worker *w, void *arg)
+{
+    struct job *j = arg;
+    j->done(w, j->rc, j->arg);
+    free(j);
+}
+
+static void run_job(struct store_thread *t, struct job *j)
+{
+    j->rc = j->fn ? j->fn(t->s, j->arg) : 0;
+    if (!j->done) {
+        free(j);
+        return;
+    }
+    if (j->w && worker_post(j->w, deliver, j) == 0)
+        return;
+    j->done(NULL, j->rc, j->arg);
+    free(j);
+}
+
+static void refresh_creds(struct store_thread *t)
+{
+    if (!t->creds)
+        return;
+    int64_t seq = 0;
+    int rc = store_users_seq(t->s, &seq);
+    if (rc < 0) {
+        log_warn("store", "cannot read the users change counter: %s", store_errmsg(t->s));
+        return;
+    }
+    if (seq == t->users_seq)
+        return;
+    rc = store_creds_load(t->creds, t->s);
+    if (rc < 0) {
+        log_warn("store", "cannot reload credentials: %s", store_errmsg(t->s));
+        return;
+    }
+    t->users_seq = seq;
+}
+
+static void expire_archive(struct store_thread *t)
+{
+    if (!t->o.retention_days)
+        return;
+    int64_t before = (int64_t)clock_wall_ms() - (int64_t)t->o.retention_days * 86400000;
+    int64_t n = 0;
+    if (store_archive_expire(t->s, before, &n) < 0)
+        log_warn("store", "archive retention: %s", store_errmsg(t->s));
+    else if (n)
+        log_info("store", "archive retention: removed %lld entr%s older than %u day(s)",
+                 (long long)n, n == 1 ? "y" : "ies", t->o.retention_days);
+}
+
+static void *thread_main(void *arg)
+{
+    struct store_thread *t = arg;
+    uint64_t next_poll = clock_mono_ms() + t->o.poll_ms;
+    uint64_t next_expire = clock_mono_ms();
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        while (t->head) {
+            struct job *j = t->head;
+            t->head = j->next;
+            if (!t->head)
+                t->tail = NULL;
+            pthread_mutex_unlock(&t->lock);
+            run_job(t, j);
+            pthread_mutex_lock(&t->lock);
+        }
+        if (t->stopping)
+            break;
+        uint64_t now = clock_mono_ms();
+        if (now >= next_poll || now >= next_expire) {
+            pthread_mutex_unlock(&t->lock);
+            if (now >= next_poll) {
+                refresh_creds(t);
+                next_poll = now + t->o.poll_ms;
+            }
+            if (now >= next_expire) {
+                expire_archive(t);
+                next_expire = now + t->o.expire_interval_ms;
+            }
+            pthread_mutex_lock(&t->lock);
+            continue;
+        }
+        uint64_t wake = next_poll < next_expire ? next_poll : next_expire;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ms = wake - now;
+        ts.tv_sec += (time_t)(ms / 1000);
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!t->head && !t->stopping)
+            pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+int store_thread_start(struct store_thread **out, struct store *s, struct store_creds *creds,
+                       const struct store_thread_opts *o)
+{
+    struct store_thread *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->s = s;
+    t->creds = creds;
+    if (o)
+        t->o = *o;
+    if (!t->o.poll_ms)
+        t->o.poll_ms = 250;
+    if (!t->o.expire_interval_ms)
+        t->o.expire_interval_ms = 60000;
+    t->users_seq = -1;
+    if (creds) {
+        /* load now so that the table is complete before any worker reads it */
+        int rc = store_users_seq(s, &t->users_seq);
+        if (rc == 0)
+            rc = store_creds_load(creds, s);
+        if (rc < 0) {
+            free(t);
+            return rc;
+        }
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&t->lock, NULL);
+    int rc = pthread_create(&t->thread, NULL, thread_main, t);
+    if (rc != 0) {
+        pthread_cond_destroy(&t->cond);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        return -rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int store_thread_submit(struct store_thread *t, struct worker *w, store_job_fn job,
+                        store_done_fn done, void *arg)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    *j = (struct job){ NULL, w, job, done, arg, 0 };
+    pthread_mutex_lock(&t->lock);
+    if (t->stopping) {
+        pthread_mutex_unlock(&t->lock);
+        free(j);
+        return -ESHUTDOWN;
+    }
+    if (t->tail)
+        t->tail->next = j;
+    else
+        t->head = j;
+    t->tail = j;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+void store_thread_stop(struct store_thread *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stopping = true;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+    store_close(t->s);
+    free(t);
+}
+
+/* ---- typed jobs: offline messages and the archive ---- */
+
+struct offline_job {
+    struct buf_fields {
+        char *recipient, *sender, *ctype, *body;
+        size_t rlen, slen, clen, blen;
+    } f;
+    int64_t created_ms, id;
+    uint32_t limit;
+    store_offline_done_fn done;
+    store_offline_list_fn list_done;
+    void *ctx;
+    struct store_offline_msg *v; /* fetched */
+    size_t n, cap;
+    char **owned; /* per-message copies */
+};
+
+static void offline_job_free(struct offline_job *j)
+{
+    free(j->f.recipient);
+    free(j->f.sender);
+    free(j->f.ctype);
+    free(j->f.body);
+    for (size_t i = 0; i < j->n; i++)
+        free(j->owned[i]);
+    free(j->owned);
+    free(j->v);
+    free(j);
+}
+
+static char *dup_bytes(str s)
+{
+    char *p = malloc(s.len + 1);
+    if (p) {
+        if (s.len)
+            memcpy(p, s.s, s.len);
+        p[s.len] = 0;
+    }
+    return p;
+}
+
+static int enqueue_job(struct store *s, void *arg)
+{
+    struct offline_job *j = arg;
+    return store_offline_enqueue(s, str_make(j->f.recipient, j->f.rlen),
+                                 str_make(j->f.sender, j->f.slen), j->created_ms,
+                                 str_make(j->f.ctype, j->f.clen), str_make(j->f.body, j->f.blen),
+                                 &j->id);
+}
+
+static void enqueue_done(struct worker *w, int rc, void *arg)
+{
+    struct offline_job *j = arg;
+    if (j->done)
+        j->done(w, rc, j->id, j->ctx);
+    offline_job_free(j);
+}
+
+int store_thread_offline_enqueue(struct store_thread *t, struct worker *w, str recipient,
+                                 str sender, int64_t created_ms, str content_type, str body,
+                                 store_offline_done_fn done, void *ctx)
+{
+    struct offline_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->f.recipient = dup_bytes(recipient);
+    j->f.sender = dup_bytes(sender);
+    j->f.ctype = dup_bytes(content_type);
+    j->f.body = dup_bytes(body);
+    j->f.rlen = recipient.len;
+    j->f.slen = sender.len;
+    j->f.clen = content_type.len;
+    j->f.blen = body.len;
+    j->created_ms = created_ms;
+    j->done = done;
+    j->ctx = ctx;
+    if (!j->f.recipient || !j->f.sender || !j->f.ctype || !j->f.body) {
+        offline_job_free(j);
+        return -ENOMEM;
+    }
+    int rc = store_thread_submit(t, w, enqueue_job, enqueue_done, j);
+    if (rc < 0)
+        offline_job_free(j);
+    return rc;
+}
+
+static int fetch_row(void *ctx, const struct store_offline_msg *m)
+{
+    struct offline_job *j = ctx;
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 16;
+        struct store_offline_msg *v = realloc(j->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        j->v = v;
+        char **o = realloc(j->owned, cap * sizeof *o);
+        if (!o)
+            return -ENOMEM;
+        j->owned = o;
+        j->cap = cap;
+    }
+    size_t len = m->recipient.len + m->sender.len + m->content_type.len + m->body.len + 4;
+    char *p = malloc(len);
+    if (!p)
+        return -ENOMEM;
+    struct store_offline_msg *c = &j->v[j->n];
+    j->owned[j->n++] = p;
+    *c = *m;
+    const str *src[] = { &m->recipient, &m->sender, &m->content_type, &m->body };
+    str *dst[] = { &c->recipient, &c->sender, &c->content_type, &c->body };
+    for (size_t i = 0; i < 4; i++) {
+        if (src[i]->len)
+            memcpy(p, src[i]->s, src[i]->len);
+        *dst[i] = str_make(p, src[i]->len);
+        p[src[i]->len] = 0;
+        p += src[i]->len + 1;
+    }
+    return 0;
+}
+
+static int fetch_job(struct store *s, void *arg)
+{
+    struct offline_job *j = arg;
+    return store_offline_list(s, str_make(j->f.recipient, j->f.rlen), j->limit, fetch_row, j);
+}
+
+static void fetch_done(struct worker *w, int rc, void *arg)
+{
+    struct offline_job *j = arg;
+    j->list_done(w, rc, rc == 0 ? j->v : NULL, rc == 0 ? j->n : 0, j->ctx);
+    offline_job_free(j);
+}
+
+int store_thread_offline_fetch(struct store_thread *t, struct worker *w, str recipient,
+                               uint32_t limit, store_offline_list_fn done, void *ctx)
+{
+    struct offline_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->f.recipient = dup_bytes(recipient);
+    j->f.rlen = recipient.len;
+    j->limit = limit;
+    j->list_done = done;
+    j->ctx = ctx;
+    if (!j->f.recipient) {
+        offline_job_free(j);
+        return -ENOMEM;
+    }
+    int rc = store_thread_submit(t, w, fetch_job, fetch_done, j);
+    if (rc < 0)
+        offline_job_free(j);
+    return rc;
+}
+
+struct delete_job {
+    int64_t id;
+    store_done_fn done;
+    void *ctx;
+};
+
+static int delete_job_fn(struct store *s, void *arg)
+{
+    struct delete_job *j = arg;
+    return store_offline_delete(s, j->id);
+}
+
+static void delete_done(struct worker *w, int rc, void *arg)
+{
+    struct delete_job *j = arg;
+    if (j->done)
+        j->done(w, rc, j->ctx);
+    else if (rc < 0 && rc != -ENOENT)
+        log_warn("store", "offline message %lld: delete failed (%s)", (long long)j->id,
+                 strerror(-rc));
+    free(j);
+}
+
+int store_thread_offline_delete(struct store_thread *t, struct worker *w, int64_t id,
+                                store_done_fn done, void *ctx)
+{
+    struct delete_job *j = malloc(sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    *j = (struct delete_job){ id, done, ctx };
+    int rc = store_thread_submit(t, w, delete_job_fn, delete_done, j);
+    if (rc < 0)
+        free(j);
+    return rc;
+}
+
+struct archive_job {
+    char *sender, *ctype, *body, *rcpt; /* rcpt: the recipients, NUL-separated */
+    size_t slen, clen, blen, nrcpt;
+    size_t *rlen;
+    int64_t at_ms;
+};
+
+static void archive_job_free(struct archive_job *j)
+{
+    free(j->sender);
+    free(j->ctype);
+    free(j->body);
+    free(j->rcpt);
+    free(j->rlen);
+    free(j);
+}
+
+static int archive_job_fn(struct store *s, void *arg)
+{
+    struct archive_job *j = arg;
+    str r[256];
+    const char *p = j->rcpt;
+    for (size_t i = 0; i < j->nrcpt; i++) {
+        r[i] = str_make(p, j->rlen[i]);
+        p += j->rlen[i] + 1;
+    }
+    int rc = store_archive_append(s, str_make(j->sender, j->slen), r, j->nrcpt, j->at_ms,
+                                  str_make(j->ctype, j->clen), str_make(j->body, j->blen), NULL);
+    if (rc < 0)
+        log_warn("store", "archive append failed: %s",
+                 rc == -EIO ? store_errmsg(s) : strerror(-rc));
+    return rc;
+}
+
+static void archive_done(struct worker *w, int rc, void *arg)
+{
+    archive_job_free(arg);
+}
+
+int store_thread_archive_append(struct store_thread *t, str sender, const str *recipients,
+                                size_t nrcpt, int64_t at_ms, str content_type, str body)
+{
+    if (nrcpt == 0 || nrcpt > 256)
+        return -EINVAL;
+    struct archive_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    size_t total = 0;
+    for (size_t i = 0; i < nrcpt; i++)
+        total += recipients[i].len + 1;
+    j->sender = dup_bytes(sender);
+    j->ctype = dup_bytes(content_type);
+    j->body = dup_bytes(body);
+    j->rcpt = malloc(total);
+    j->rlen = calloc(nrcpt, sizeof *j->rlen);
+    if (!j->sender || !j->ctype || !j->body || !j->rcpt || !j->rlen) {
+        archive_job_free(j);
+        return -ENOMEM;
+    }
+    j->slen = sender.len;
+    j->clen = content_type.len;
+    j->blen = body.len;
+    j->nrcpt = nrcpt;
+    j->at_ms = at_ms;
+    char *p = j->rcpt;
+    for (size_t i = 0; i < nrcpt; i++) {
+        if (recipients[i].len)
+            memcpy(p, recipients[i].s, recipients[i].len);
+        p[recipients[i].len] = 0;
+        j->rlen[i] = recipients[i].len;
+        p += recipients[i].len + 1;
+    }
+    int rc = store_thread_submit(t, NULL, archive_job_fn, archive_done, j);
+    if (rc < 0)
+        archive_job_free(j);
+    return rc;
+}
