@@ -11,12 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "base/config.h"
 #include "base/log.h"
 #include "net/worker.h"
+#include "core/core.h"
 #include "store/store.h"
+#include "svc/home.h"
 
 #define MAX_SETS 256
 
@@ -101,8 +104,68 @@ struct server {
     struct worker_pool *workers;
     struct store_creds *creds;   /* read by workers: SIP digest, TURN */
     struct store_thread *store;  /* owns the database connection */
+    struct sip_server *sip;
+    struct home *home;
     int stop_signal;
 };
+
+static unsigned worker_count(const struct config *cfg)
+{
+    if (cfg->server.workers)
+        return cfg->server.workers;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (unsigned)cores : 1;
+}
+
+/* Every service that runs on the workers opens what it serves here, on the worker. */
+static void on_worker_start(struct worker *w, void *ctx)
+{
+    struct server *s = ctx;
+    if (s->sip)
+        sip_server_worker_start(w, s->sip);
+}
+
+static void on_worker_stop(struct worker *w, void *ctx)
+{
+    struct server *s = ctx;
+    if (s->sip)
+        sip_server_worker_stop(w, s->sip);
+}
+
+/* The SIP server and the home services behind it. -1 with the reason logged. */
+static int sip_start(struct server *s)
+{
+    char err[512];
+    unsigned n = worker_count(&s->cfg);
+    int rc = sip_server_new(&s->sip, &s->cfg, n,
+                            &(struct sip_server_deps){ .creds = s->creds }, err, sizeof err);
+    if (rc < 0) {
+        log_error("rtcd", "%s", err);
+        return -1;
+    }
+    rc = home_new(&s->home, &s->cfg, s->sip, s->store, s->creds);
+    if (rc < 0) {
+        log_error("rtcd", "sip: %s", strerror(-rc));
+        return -1;
+    }
+    struct core_services svc;
+    home_services(s->home, &svc);
+    sip_server_set_services(s->sip, &svc);
+    rc = home_load(s->home);
+    if (rc < 0)
+        log_warn("rtcd", "registrations not restored: %s", strerror(-rc));
+    return 0;
+}
+
+static void sip_stop(struct server *s)
+{
+    if (s->home)
+        home_save(s->home);
+    home_free(s->home);
+    s->home = NULL;
+    sip_server_free(s->sip);
+    s->sip = NULL;
+}
 
 /*
  * Opens the store named by the configuration (applying migrations), loads the
@@ -164,10 +227,19 @@ static int run(struct server *s)
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = worker_pool_start(&s->workers, s->cfg.server.workers, NULL);
-    if (rc < 0) {
+    int rc = sip_start(s) < 0 ? -EINVAL : 0;
+    struct worker_hooks hooks = { on_worker_start, on_worker_stop, s };
+    if (rc == 0)
+        rc = worker_pool_start(&s->workers, worker_count(&s->cfg), &hooks);
+    if (rc == 0 && s->sip && sip_server_start_error(s->sip) < 0) {
+        rc = sip_server_start_error(s->sip);
+        log_error("rtcd", "cannot open the SIP listeners: %s", strerror(-rc));
+        worker_pool_stop(s->workers);
+        s->workers = NULL;
+    } else if (rc < 0 && rc != -EINVAL) {
         log_error("rtcd", "cannot start workers: %s", strerror(-rc));
-    } else {
+    }
+    if (rc == 0) {
         /* Test scripts wait for this exact line ("ready:"). */
         log_info("rtcd", "ready: rtcd %s, domain %s, %u worker(s), data in %s", RTCD_VERSION,
                  s->cfg.server.domain, worker_pool_size(s->workers), s->cfg.server.data_dir);
@@ -175,6 +247,7 @@ static int run(struct server *s)
         log_info("rtcd", "stopping on %s", strsignal(s->stop_signal));
         worker_pool_stop(s->workers);
     }
+    sip_stop(s);
     store_stop(s);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);

@@ -29,6 +29,11 @@ str core_realm(const struct sip_server *s)
     return s->ndomains ? s->domains[0] : STR("localhost");
 }
 
+struct sip_worker *core_sip_worker(struct sip_server *s, struct worker *w)
+{
+    return w ? s->workers[worker_index(w)] : NULL;
+}
+
 struct sip_server *core_server(const struct sip_worker *sw)
 {
     return sw->srv;
@@ -229,6 +234,7 @@ static uint32_t callid_owner(struct sip_server *s, str call_id)
 }
 
 struct handover {
+    struct sip_server *srv;
     struct net_rx rx;
     struct sockaddr_storage local;
     size_t len;
@@ -240,8 +246,7 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
 static void on_handover(struct worker *w, void *arg)
 {
     struct handover *h = arg;
-    struct sip_server *s = worker_ctx(w);
-    struct sip_worker *sw = s->workers[worker_index(w)];
+    struct sip_worker *sw = h->srv->workers[worker_index(w)];
     if (sw) {
         h->rx.data = h->data;
         h->rx.local = &h->local;
@@ -277,6 +282,7 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
         struct handover *h = malloc(sizeof *h + rx->len);
         if (!h)
             return;
+        h->srv = s;
         h->rx = *rx;
         h->local = *rx->local;
         h->len = rx->len;
@@ -470,7 +476,16 @@ static void worker_free(struct sip_worker *sw)
 
 static void tick_closed(uv_handle_t *h)
 {
-    worker_free(h->data);
+    struct sip_worker *sw = h->data;
+    if (--sw->closing == 0)
+        worker_free(sw);
+}
+
+static void on_second(uv_timer_t *t)
+{
+    struct sip_worker *sw = t->data;
+    if (sw->srv->svc.tick)
+        sw->srv->svc.tick(sw->srv->svc.ctx, sw, core__now(sw));
 }
 
 void sip_server_worker_start(struct worker *w, void *server)
@@ -499,12 +514,17 @@ void sip_server_worker_start(struct worker *w, void *server)
     }
     uv_timer_init(worker_loop(w), &sw->tick);
     sw->tick.data = sw;
+    uv_timer_init(worker_loop(w), &sw->second);
+    sw->second.data = sw;
+    uv_timer_start(&sw->second, on_second, 1000, 1000);
     s->workers[worker_index(w)] = sw;
     rc = net_worker_start(s->net, w, &sw->nw);
     if (rc < 0) {
         sw->nw = NULL;
         goto fail;
     }
+    if (s->svc.worker_start)
+        s->svc.worker_start(s->svc.ctx, sw);
     return;
 fail:
     atomic_store(&s->start_error, rc);
@@ -516,10 +536,14 @@ void sip_server_worker_stop(struct worker *w, void *server)
     struct sip_worker *sw = s->workers[worker_index(w)];
     if (!sw)
         return;
+    if (s->svc.worker_stop)
+        s->svc.worker_stop(s->svc.ctx, sw);
     s->workers[worker_index(w)] = NULL;
     txn_table_free(sw->tt);
     net_worker_stop(sw->nw);
+    sw->closing = 2;
     uv_close((uv_handle_t *)&sw->tick, tick_closed);
+    uv_close((uv_handle_t *)&sw->second, tick_closed);
 }
 
 void sip_server_stats(const struct sip_server *s, struct sip_server_stats *o)

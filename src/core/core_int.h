@@ -47,7 +47,8 @@ struct sip_worker {
     struct net_worker *nw;
     struct txn_table *tt;
     uv_timer_t tick;
-    bool tick_closed;
+    uv_timer_t second; /* services' once-a-second tick */
+    int closing;
     struct arena *arena;   /* per message: reset after each */
     struct buf out;        /* per message: the bytes being built */
     struct buf patched;    /* per message: a request with its Via patched */
@@ -108,6 +109,14 @@ void proxy__cancel(struct sip_worker *sw, struct txn *invite_st);
 /* Sends response m upstream without its top Via, to where Via v says (§18.2.2). */
 int proxy__strip_and_send_upstream(struct sip_worker *sw, const struct sip_msg *m,
                                    const struct sip_via *v);
+/* proxy.c, shared with uac.c */
+int proxy__target_dest(struct sip_worker *sw, const struct core_target *t, struct net_dest *d);
+int proxy__via_value(struct sip_worker *sw, const struct net_dest *d, const char *branch,
+                     char *out, size_t cap);
+/* uac.c: true when the client transaction was one of the UAC's (and was handled). */
+bool uac__response(struct sip_worker *sw, struct txn *ct, const struct sip_msg *m);
+bool uac__timeout(struct sip_worker *sw, struct txn *ct, bool transport_error);
+bool uac__terminated(struct sip_worker *sw, struct txn *ct);
 /* Forwards a request outside any transaction (ACK for 2xx) to the next hop. */
 int proxy__forward_stateless(struct sip_worker *sw, const struct sip_msg *m,
                              const struct core_target *t, const struct fwd_plan *plan);

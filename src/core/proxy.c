@@ -410,6 +410,8 @@ void proxy__response(struct sip_worker *sw, struct txn *ct, const struct sip_msg
                      const struct net_rx *rx)
 {
     (void)rx;
+    if (uac__response(sw, ct, m))
+        return;
     struct cu *cu = txn_user_data(ct);
     if (!cu || cu->kind != CU_BRANCH)
         return; /* responses to our CANCELs */
@@ -455,7 +457,8 @@ void proxy__response(struct sip_worker *sw, struct txn *ct, const struct sip_msg
 
 void proxy__timeout(struct sip_worker *sw, struct txn *ct, bool transport_error)
 {
-    (void)sw;
+    if (uac__timeout(sw, ct, transport_error))
+        return;
     struct cu *cu = txn_user_data(ct);
     if (!cu || cu->kind != CU_BRANCH)
         return;
@@ -467,7 +470,8 @@ void proxy__timeout(struct sip_worker *sw, struct txn *ct, bool transport_error)
 
 void proxy__client_terminated(struct sip_worker *sw, struct txn *ct)
 {
-    (void)sw;
+    if (uac__terminated(sw, ct))
+        return;
     struct cu *cu = txn_user_data(ct);
     if (!cu || cu->kind != CU_BRANCH)
         return;
@@ -509,7 +513,7 @@ static int record_route(struct sip_worker *sw, const struct net_dest *in_d,
     return n > 0 && (size_t)n < cap ? 0 : -ENOBUFS;
 }
 
-static int via_value(struct sip_worker *sw, const struct net_dest *d, const char *branch,
+int proxy__via_value(struct sip_worker *sw, const struct net_dest *d, const char *branch,
                      char *out, size_t cap)
 {
     char a[64];
@@ -547,7 +551,7 @@ int proxy__forward(struct sip_worker *sw, struct txn *st, const struct core_targ
             continue;
         char branch[64], via[160], rrv[320];
         make_branch(sw, m, branch, sizeof branch);
-        if (via_value(sw, &d, branch, via, sizeof via) < 0 ||
+        if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0 ||
             (rr && record_route(sw, &in_d, &d, rrv, sizeof rrv) < 0))
             continue;
         struct sip_hdr_edit edits[2];
@@ -613,6 +617,11 @@ int core_forward(struct core_req *r, const struct core_target *targets, size_t n
     return proxy__forward(r->sw, r->st, targets, n, &plan);
 }
 
+int proxy__target_dest(struct sip_worker *sw, const struct core_target *t, struct net_dest *d)
+{
+    return target_dest(sw, t, NULL, d);
+}
+
 /* ---- in-dialog and stateless ---- */
 
 int core__flow_from_route(str route_uri_params, struct net_dest *d)
@@ -641,7 +650,7 @@ int proxy__forward_stateless(struct sip_worker *sw, const struct sip_msg *m,
     uint8_t key[16] = { 0 };
     snprintf(branch, sizeof branch, "z9hG4bKs%016llx",
              (unsigned long long)map_siphash(key, m->via.branch.s, m->via.branch.len, false));
-    if (via_value(sw, &d, branch, via, sizeof via) < 0)
+    if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0)
         return -ENOBUFS;
     struct sip_hdr_edit edit = { plan->routes.len ? SIP_EDIT_REPLACE : SIP_EDIT_REMOVE,
                                  SIP_H_ROUTE, STR_NULL, plan->routes };

@@ -122,22 +122,28 @@ static void challenge(struct core_req *r, bool is_register, bool stale)
         respond(r, 500, "Server Internal Error: cannot make a nonce");
         return;
     }
-    struct buf v1, v2;
-    buf_init(&v1, 1024);
-    buf_init(&v2, 1024);
-    digest_challenge(&v1, DIGEST_SHA256, realm, str_cstr(nonce), stale);
-    digest_challenge(&v2, DIGEST_MD5, realm, str_cstr(nonce), stale);
+    struct buf v[2];
+    struct sip_hdr_add h[2];
+    size_t nh = 0;
     str name = is_register ? STR("WWW-Authenticate") : STR("Proxy-Authenticate");
-    struct sip_hdr_add h[2] = { { name, buf_str(&v1) }, { name, buf_str(&v2) } };
-    core_respond(r, is_register ? 401 : 407, STR_NULL, h, 2, STR_NULL, STR_NULL);
-    buf_free(&v1);
-    buf_free(&v2);
+    str list = str_cstr(s->cfg->auth.algorithms);
+    while (list.len && nh < 2) {
+        ssize_t comma = str_find_char(list, ',');
+        str a = str_trim(comma < 0 ? list : str_sub(list, 0, (size_t)comma));
+        list = comma < 0 ? STR_NULL : str_skip(list, (size_t)comma + 1);
+        enum digest_alg alg;
+        if (!a.len || digest_alg_parse(a, &alg) < 0)
+            continue;
+        buf_init(&v[nh], 1024);
+        digest_challenge(&v[nh], alg, realm, str_cstr(nonce), stale);
+        h[nh] = (struct sip_hdr_add){ name, buf_str(&v[nh]) };
+        nh++;
+    }
+    core_respond(r, is_register ? 401 : 407, STR_NULL, h, nh, STR_NULL, STR_NULL);
+    for (size_t i = 0; i < nh; i++)
+        buf_free(&v[i]);
 }
 
-/*
- * Digest authentication of r (RFC 7616/8760). Returns true when the request may go
- * on (r->auth_user set); false when it was answered (challenge, 403).
- */
 static bool authenticate(struct core_req *r, bool is_register)
 {
     struct sip_worker *sw = r->sw;
@@ -331,7 +337,8 @@ static void local_request(struct core_req *r)
         if (strcmp(s->cfg->auth.challenge, "none") != 0) {
             if (!authenticate(r, true))
                 return;
-            if (!str_eq(r->auth_user, r->user)) {
+            struct sip_uri tu;
+            if (sip_uri_parse(m->to.uri, &tu) < 0 || !str_eq(r->auth_user, tu.user)) {
                 respond(r, 403, "Forbidden: the credentials are not those of the To user");
                 return;
             }
@@ -341,6 +348,9 @@ static void local_request(struct core_req *r)
             s->svc.register_req(s->svc.ctx, r);
         else
             respond(r, 501, "Not Implemented: no registrar");
+        /* the transaction layer holds st through this callback */
+        if (s->svc.registered && txn_status(r->st) >= 200 && txn_status(r->st) < 300)
+            s->svc.registered(s->svc.ctx, r);
         return;
     }
     if (r->user.len == 0) {
@@ -366,6 +376,8 @@ static void local_request(struct core_req *r)
         respond(r, 404, "Not Found: no such user");
         return;
     }
+    if (m->method == SIP_M_MESSAGE && s->svc.message)
+        s->svc.message(s->svc.ctx, r);
     struct core_target targets[CORE_MAX_TARGETS];
     int n = s->svc.lookup ? s->svc.lookup(s->svc.ctx, r->user, r->domain, r->now, targets,
                                           CORE_MAX_TARGETS)

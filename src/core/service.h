@@ -16,6 +16,7 @@
 #include "sip/msg.h"
 
 struct sip_worker;
+struct sip_server;
 struct txn;
 struct net_rx;
 
@@ -60,7 +61,40 @@ struct core_services {
     int (*credentials)(void *ctx, str user, int sha256, char *ha1_out, size_t cap);
     /* A flow closed: the registrar drops bindings that use it. */
     void (*flow_closed)(void *ctx, uint64_t flow_id);
+    /* A REGISTER was answered 2xx (after register_req): e.g. deliver offline messages. */
+    void (*registered)(void *ctx, struct core_req *r);
+    /* A MESSAGE for a local user is being routed (archive it). */
+    void (*message)(void *ctx, struct core_req *r);
+    /* Once a second on every worker. */
+    void (*tick)(void *ctx, struct sip_worker *sw, uint64_t now);
+    /* A worker starts / stops (on its thread). */
+    void (*worker_start)(void *ctx, struct sip_worker *sw);
+    void (*worker_stop)(void *ctx, struct sip_worker *sw);
 };
+
+/* ---- requests that start here (offline delivery, broadcasts, notifications) ---- */
+
+struct core_uac_msg {
+    enum sip_method method;
+    str from;      /* From value without tag, e.g. "<sip:alice@example.com>" */
+    str to;        /* To value */
+    const struct sip_hdr_add *extra;
+    size_t nextra;
+    str content_type;
+    str body;
+};
+/* The outcome: the best final status over every target (a 2xx when any accepted). */
+typedef void (*core_uac_done_fn)(struct sip_worker *sw, uint16_t status, void *arg);
+/*
+ * Sends msg to every target in parallel from this worker (new Call-ID, From tag,
+ * branches). done runs once on this worker with the best final status (408 when none
+ * answered). 0, or a negative errno (done is not called then).
+ */
+int core_uac_send(struct sip_worker *sw, const struct core_target *targets, size_t n,
+                  const struct core_uac_msg *msg, core_uac_done_fn done, void *arg);
+struct worker *core_worker(const struct sip_worker *sw);
+/* The SIP context of worker w (on w's thread), or NULL while it is not running. */
+struct sip_worker *core_sip_worker(struct sip_server *s, struct worker *w);
 
 /* Installs the services (before workers start). */
 struct sip_server;
