@@ -72,6 +72,10 @@ static const struct directive directives[] = {
       "longest registration granted (longer requests are shortened)" },
     { "sip", "default_expires", CFG_UINT, OFF(sip.default_expires), "3600", 1, 31536000, NULL,
       "registration length when the request names none" },
+    { "sip", "max_bindings_per_aor", CFG_UINT, OFF(sip.max_bindings_per_aor), "16", 1, 1000, NULL,
+      "most registered contacts (devices) of one address-of-record" },
+    { "sip", "max_bindings", CFG_UINT, OFF(sip.max_bindings), "1000000", 1, 100000000, NULL,
+      "most registered contacts in the location table altogether" },
 
     { "http", "listen", CFG_LISTEN, OFF(http.listen), "tcp:0.0.0.0:8080", 0, 0, "tcp|tls",
       "HTTP listening addresses: web client, JSON API, SIP over WebSocket at /sip" },

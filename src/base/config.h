@@ -71,6 +71,8 @@ struct config {
         uint32_t max_connections;
         uint32_t max_connections_per_ip;
         uint32_t min_expires, max_expires, default_expires;
+        uint32_t max_bindings_per_aor; /* location table caps (svc/location.h) */
+        uint32_t max_bindings;
     } sip;
     struct {
         struct listen_list listen;

@@ -10,13 +10,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/random.h"
 
 /* Nonce bytes: timestamp (ms, big-endian) | random | truncated HMAC tag. */
-#define NONCE_TS 8
+#define NONCE_TS  8
 #define NONCE_RND 8
 #define NONCE_TAG 16
 #define NONCE_RAW (NONCE_TS + NONCE_RND + NONCE_TAG)
@@ -24,7 +25,7 @@
 /* A nonce dated this far in our future is refused (clock steps between nodes). */
 #define NONCE_SKEW_MS 5000
 
-#define REPLAY_WAYS 8
+#define REPLAY_WAYS   8
 #define REPLAY_SHARDS 16 /* a power of two */
 
 struct replay_entry {
@@ -49,6 +50,9 @@ struct replay_shard {
 struct digest_ctx {
     uint8_t *secret;
     size_t secret_len;
+    EVP_MD *md[2];                  /* fetched once: MD5, SHA-256 */
+    EVP_MD_CTX *hmac_in, *hmac_out; /* HMAC-SHA256 keyed inner and outer states, read-only */
+    atomic_uint_fast64_t seq;       /* the nonce's unique part: a counter from a random start */
     uint64_t lifetime_ms;
     bool require_qop;
     char dummy_ha1[2][DIGEST_HEX_MAX]; /* per algorithm, for digest_verify_unknown */
@@ -73,30 +77,45 @@ static const EVP_MD *alg_md(enum digest_alg alg)
     return alg == DIGEST_SHA256 ? EVP_sha256() : EVP_md5();
 }
 
-/* H(p[0] ":" p[1] ":" ... ) as lowercase hex. */
-static int hash_join(enum digest_alg alg, const str *p, size_t n, char out_hex[DIGEST_HEX_MAX])
+/* H(p[0] ":" p[1] ":" ... ) as lowercase hex, with md on ctx (reset here). */
+static int hash_join(const EVP_MD *md, EVP_MD_CTX *ctx, const str *p, size_t n,
+                     char out_hex[DIGEST_HEX_MAX])
 {
-    uint8_t md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    int rc = -EIO;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        return -ENOMEM;
-    if (EVP_DigestInit_ex(ctx, alg_md(alg), NULL) != 1)
-        goto out;
+    uint8_t dg[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1)
+        return -EIO;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && EVP_DigestUpdate(ctx, ":", 1) != 1)
-            goto out;
+            return -EIO;
         if (p[i].len > 0 && EVP_DigestUpdate(ctx, p[i].s, p[i].len) != 1)
-            goto out;
+            return -EIO;
     }
-    if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen * 2 != digest_hex_len(alg))
-        goto out;
-    to_hex(md, mdlen, out_hex);
-    rc = 0;
-out:
-    EVP_MD_CTX_free(ctx);
-    return rc;
+    if (EVP_DigestFinal_ex(ctx, dg, &len) != 1 || len * 2 >= DIGEST_HEX_MAX)
+        return -EIO;
+    to_hex(dg, len, out_hex);
+    return 0;
+}
+
+/* digest_response's work on a given md and ctx. */
+static int response_with(const EVP_MD *md, EVP_MD_CTX *ctx, size_t hexlen, str ha1_hex, str nonce,
+                         str nc, str cnonce, str qop, str method, str uri,
+                         char out_hex[DIGEST_HEX_MAX])
+{
+    char ha2[DIGEST_HEX_MAX];
+    str a2[2] = {method, uri};
+    if (qop.len && !str_caseeq(qop, STR("auth")))
+        return -EINVAL;
+    int rc = hash_join(md, ctx, a2, 2, ha2);
+    if (rc < 0)
+        return rc;
+    str h2 = str_make(ha2, hexlen);
+    if (qop.len == 0) {
+        str p[3] = {ha1_hex, nonce, h2};
+        return hash_join(md, ctx, p, 3, out_hex);
+    }
+    str p[6] = {ha1_hex, nonce, nc, cnonce, qop, h2};
+    return hash_join(md, ctx, p, 6, out_hex);
 }
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -179,25 +198,52 @@ static void put_be64(uint8_t *p, uint64_t v)
     }
 }
 
-static int nonce_tag(const struct digest_ctx *d, const uint8_t *ts_rnd, str realm,
+/* tag = HMAC-SHA256(secret, ts || rnd || realm), first NONCE_TAG bytes, using ctx. */
+static int nonce_tag(const struct digest_ctx *d, EVP_MD_CTX *ctx, const uint8_t *ts_rnd, str realm,
                      uint8_t tag[NONCE_TAG])
 {
-    uint8_t md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    int rc = -EIO;
-    /* One-shot HMAC() needs the data contiguous; the realm is short, but bounded anyway. */
-    uint8_t data[NONCE_TS + NONCE_RND + 256];
-    if (realm.len > 256)
-        return -EINVAL;
-    memcpy(data, ts_rnd, NONCE_TS + NONCE_RND);
-    if (realm.len)
-        memcpy(data + NONCE_TS + NONCE_RND, realm.s, realm.len);
-    if (!HMAC(EVP_sha256(), d->secret, (int)d->secret_len, data,
-              NONCE_TS + NONCE_RND + realm.len, md, &mdlen) ||
-        mdlen < NONCE_TAG)
-        return rc;
-    memcpy(tag, md, NONCE_TAG);
+    uint8_t inner[EVP_MAX_MD_SIZE], outer[EVP_MAX_MD_SIZE];
+    unsigned ilen = 0, olen = 0;
+    if (EVP_MD_CTX_copy_ex(ctx, d->hmac_in) != 1 ||
+        EVP_DigestUpdate(ctx, ts_rnd, NONCE_TS + NONCE_RND) != 1 ||
+        (realm.len && EVP_DigestUpdate(ctx, realm.s, realm.len) != 1) ||
+        EVP_DigestFinal_ex(ctx, inner, &ilen) != 1 || EVP_MD_CTX_copy_ex(ctx, d->hmac_out) != 1 ||
+        EVP_DigestUpdate(ctx, inner, ilen) != 1 || EVP_DigestFinal_ex(ctx, outer, &olen) != 1 ||
+        olen < NONCE_TAG)
+        return -EIO;
+    memcpy(tag, outer, NONCE_TAG);
     return 0;
+}
+
+/* Sets up the keyed inner and outer HMAC-SHA256 states (RFC 2104). */
+static int hmac_init(struct digest_ctx *d)
+{
+    uint8_t key[64] = {0}, pad[64];
+    unsigned klen = 0;
+    if (d->secret_len > sizeof key) {
+        if (EVP_Digest(d->secret, d->secret_len, key, &klen, d->md[DIGEST_SHA256], NULL) != 1)
+            return -EIO;
+    } else {
+        memcpy(key, d->secret, d->secret_len);
+    }
+    d->hmac_in = EVP_MD_CTX_new();
+    d->hmac_out = EVP_MD_CTX_new();
+    if (!d->hmac_in || !d->hmac_out)
+        return -ENOMEM;
+    int rc = 0;
+    for (int i = 0; i < 64; i++)
+        pad[i] = key[i] ^ 0x36;
+    if (EVP_DigestInit_ex(d->hmac_in, d->md[DIGEST_SHA256], NULL) != 1 ||
+        EVP_DigestUpdate(d->hmac_in, pad, 64) != 1)
+        rc = -EIO;
+    for (int i = 0; i < 64; i++)
+        pad[i] = key[i] ^ 0x5c;
+    if (EVP_DigestInit_ex(d->hmac_out, d->md[DIGEST_SHA256], NULL) != 1 ||
+        EVP_DigestUpdate(d->hmac_out, pad, 64) != 1)
+        rc = -EIO;
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(pad, sizeof pad);
+    return rc;
 }
 
 static bool parse_nc(str nc, uint32_t *out)
@@ -289,30 +335,27 @@ int digest_alg_parse(str name, enum digest_alg *out)
     return -ENOTSUP;
 }
 
-int digest_ha1(enum digest_alg alg, str user, str realm, str password,
-               char out_hex[DIGEST_HEX_MAX])
+int digest_ha1(enum digest_alg alg, str user, str realm, str password, char out_hex[DIGEST_HEX_MAX])
 {
-    str p[3] = { user, realm, password };
-    return hash_join(alg, p, 3, out_hex);
+    str p[3] = {user, realm, password};
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return -ENOMEM;
+    int rc = hash_join(alg_md(alg), ctx, p, 3, out_hex);
+    EVP_MD_CTX_free(ctx);
+    return rc;
 }
 
 int digest_response(enum digest_alg alg, str ha1_hex, str nonce, str nc, str cnonce, str qop,
                     str method, str uri, char out_hex[DIGEST_HEX_MAX])
 {
-    char ha2[DIGEST_HEX_MAX];
-    str a2[2] = { method, uri };
-    int rc = hash_join(alg, a2, 2, ha2);
-    if (rc < 0)
-        return rc;
-    str h2 = str_make(ha2, digest_hex_len(alg));
-    if (qop.len == 0) {
-        str p[3] = { ha1_hex, nonce, h2 };
-        return hash_join(alg, p, 3, out_hex);
-    }
-    if (!str_caseeq(qop, STR("auth")))
-        return -EINVAL;
-    str p[6] = { ha1_hex, nonce, nc, cnonce, qop, h2 };
-    return hash_join(alg, p, 6, out_hex);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return -ENOMEM;
+    int rc = response_with(alg_md(alg), ctx, digest_hex_len(alg), ha1_hex, nonce, nc, cnonce, qop,
+                           method, uri, out_hex);
+    EVP_MD_CTX_free(ctx);
+    return rc;
 }
 
 int digest_new(struct digest_ctx **out, const void *secret, size_t secret_len,
@@ -335,6 +378,20 @@ int digest_new(struct digest_ctx **out, const void *secret, size_t secret_len,
     d->secret_len = secret_len;
     d->lifetime_ms = 1000ull * (p && p->nonce_lifetime_s ? p->nonce_lifetime_s : 300);
     d->require_qop = p && p->require_qop;
+    uint64_t seq0;
+    rc = random_bytes(&seq0, sizeof seq0);
+    if (rc < 0)
+        goto fail;
+    atomic_init(&d->seq, seq0);
+    rc = -EIO;
+    d->md[DIGEST_MD5] = EVP_MD_fetch(NULL, "MD5", NULL);
+    d->md[DIGEST_SHA256] = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    if (!d->md[DIGEST_MD5] || !d->md[DIGEST_SHA256])
+        goto fail;
+    rc = hmac_init(d);
+    if (rc < 0)
+        goto fail;
+    rc = -ENOMEM;
     for (; ninit < REPLAY_SHARDS; ninit++) {
         struct replay_shard *s = &d->shard[ninit];
         s->b = calloc(nb, sizeof *s->b);
@@ -345,9 +402,9 @@ int digest_new(struct digest_ctx **out, const void *secret, size_t secret_len,
     }
     /* Dummy HA1s: derived from the secret so nobody can know a password that matches. */
     for (int a = 0; a < 2; a++) {
-        rc = digest_ha1((enum digest_alg)a, STR("rtcd-no-such-user"),
-                        str_make((const char *)d->secret, d->secret_len), STR("x"),
-                        d->dummy_ha1[a]);
+        rc =
+            digest_ha1((enum digest_alg)a, STR("rtcd-no-such-user"),
+                       str_make((const char *)d->secret, d->secret_len), STR("x"), d->dummy_ha1[a]);
         if (rc < 0)
             goto fail;
     }
@@ -360,6 +417,12 @@ fail:
     }
     if (ninit < REPLAY_SHARDS)
         free(d->shard[ninit].b);
+    EVP_MD_CTX_free(d->hmac_in);
+    EVP_MD_CTX_free(d->hmac_out);
+    EVP_MD_free(d->md[0]);
+    EVP_MD_free(d->md[1]);
+    if (d->secret)
+        OPENSSL_cleanse(d->secret, d->secret_len);
     free(d->secret);
     free(d);
     return rc;
@@ -373,20 +436,27 @@ void digest_free(struct digest_ctx *d)
         pthread_mutex_destroy(&d->shard[i].lock);
         free(d->shard[i].b);
     }
+    EVP_MD_CTX_free(d->hmac_in);
+    EVP_MD_CTX_free(d->hmac_out);
+    EVP_MD_free(d->md[0]);
+    EVP_MD_free(d->md[1]);
     OPENSSL_cleanse(d->secret, d->secret_len);
     free(d->secret);
     free(d);
 }
 
-int digest_nonce_make(const struct digest_ctx *d, str realm, uint64_t now_ms,
-                      char out[DIGEST_NONCE_MAX])
+int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms, char out[DIGEST_NONCE_MAX])
 {
     uint8_t raw[NONCE_RAW];
+    /* The middle part only has to make each nonce unique (the tag makes it unforgeable):
+     * a counter from a random start costs no system call. */
     put_be64(raw, now_ms);
-    int rc = random_bytes(raw + NONCE_TS, NONCE_RND);
-    if (rc < 0)
-        return rc;
-    rc = nonce_tag(d, raw, realm, raw + NONCE_TS + NONCE_RND);
+    put_be64(raw + NONCE_TS, atomic_fetch_add(&d->seq, 1));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return -ENOMEM;
+    int rc = nonce_tag(d, ctx, raw, realm, raw + NONCE_TS + NONCE_RND);
+    EVP_MD_CTX_free(ctx);
     if (rc < 0)
         return rc;
     b64_encode(raw, NONCE_RAW, out);
@@ -394,11 +464,11 @@ int digest_nonce_make(const struct digest_ctx *d, str realm, uint64_t now_ms,
 }
 
 /* The nonce's state, its timestamp and the first 8 bytes of its tag. */
-static enum digest_nonce_state nonce_check(const struct digest_ctx *d, str nonce, str realm,
-                                           uint64_t now_ms, uint64_t *ts, uint64_t *tag)
+static enum digest_nonce_state nonce_check(const struct digest_ctx *d, EVP_MD_CTX *ctx, str nonce,
+                                           str realm, uint64_t now_ms, uint64_t *ts, uint64_t *tag)
 {
     uint8_t raw[NONCE_RAW], want[NONCE_TAG];
-    if (!nonce_decode(nonce, raw) || nonce_tag(d, raw, realm, want) < 0)
+    if (realm.len > 1024 || !nonce_decode(nonce, raw) || nonce_tag(d, ctx, raw, realm, want) < 0)
         return DIGEST_NONCE_INVALID;
     if (CRYPTO_memcmp(want, raw + NONCE_TS + NONCE_RND, NONCE_TAG) != 0)
         return DIGEST_NONCE_INVALID;
@@ -415,7 +485,12 @@ enum digest_nonce_state digest_nonce_check(const struct digest_ctx *d, str nonce
                                            uint64_t now_ms)
 {
     uint64_t ts, tag;
-    return nonce_check(d, nonce, realm, now_ms, &ts, &tag);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return DIGEST_NONCE_INVALID;
+    enum digest_nonce_state st = nonce_check(d, ctx, nonce, realm, now_ms, &ts, &tag);
+    EVP_MD_CTX_free(ctx);
+    return st;
 }
 
 const char *digest_result_name(enum digest_result r)
@@ -440,8 +515,8 @@ static enum digest_result verify(struct digest_ctx *d, const struct digest_creds
     enum digest_alg alg;
     uint32_t nc = 0;
     bool has_qop = c->qop.len > 0;
-    if (digest_alg_parse(c->algorithm, &alg) < 0 || c->username.len == 0 ||
-        c->uri.len == 0 || c->response.len == 0 || !str_eq(c->realm, realm))
+    if (digest_alg_parse(c->algorithm, &alg) < 0 || c->username.len == 0 || c->uri.len == 0 ||
+        c->response.len == 0 || !str_eq(c->realm, realm))
         return DIGEST_INVALID;
     if (has_qop) {
         if (!str_caseeq(c->qop, STR("auth")) || !parse_nc(c->nc, &nc) || c->cnonce.len == 0)
@@ -455,18 +530,25 @@ static enum digest_result verify(struct digest_ctx *d, const struct digest_creds
         ha1_hex = str_make(d->dummy_ha1[alg], digest_hex_len(alg));
 
     uint64_t ts = 0, tag = 0;
-    enum digest_nonce_state ns = nonce_check(d, c->nonce, realm, now_ms, &ts, &tag);
-    if (ns == DIGEST_NONCE_INVALID)
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
         return DIGEST_INVALID;
+    enum digest_nonce_state ns = nonce_check(d, ctx, c->nonce, realm, now_ms, &ts, &tag);
+    if (ns == DIGEST_NONCE_INVALID) {
+        EVP_MD_CTX_free(ctx);
+        return DIGEST_INVALID;
+    }
 
     /* The stored HA1 may be uppercase hex; the RFC hashes the lowercase text. */
     char ha1[DIGEST_HEX_MAX], want[DIGEST_HEX_MAX], got[DIGEST_HEX_MAX];
     for (size_t i = 0; i < ha1_hex.len; i++)
         ha1[i] = (char)str_lower((unsigned char)ha1_hex.s[i]);
-    if (digest_response(alg, str_make(ha1, ha1_hex.len), c->nonce, c->nc, c->cnonce, c->qop,
-                        method, c->uri, want) < 0)
-        return DIGEST_INVALID;
     size_t hl = digest_hex_len(alg);
+    int rc = response_with(d->md[alg], ctx, hl, str_make(ha1, ha1_hex.len), c->nonce, c->nc,
+                           c->cnonce, c->qop, method, c->uri, want);
+    EVP_MD_CTX_free(ctx);
+    if (rc < 0)
+        return DIGEST_INVALID;
     /* Compare a fixed-length copy so that the time does not depend on the input either. */
     memset(got, 0, sizeof got);
     for (size_t i = 0; i < c->response.len && i < hl; i++)
@@ -539,16 +621,16 @@ int digest_creds_parse(str value, struct digest_creds *out)
         const char *name;
         size_t off;
     } known[] = {
-        { "username", offsetof(struct digest_creds, username) },
-        { "realm", offsetof(struct digest_creds, realm) },
-        { "nonce", offsetof(struct digest_creds, nonce) },
-        { "uri", offsetof(struct digest_creds, uri) },
-        { "response", offsetof(struct digest_creds, response) },
-        { "qop", offsetof(struct digest_creds, qop) },
-        { "nc", offsetof(struct digest_creds, nc) },
-        { "cnonce", offsetof(struct digest_creds, cnonce) },
-        { "algorithm", offsetof(struct digest_creds, algorithm) },
-        { "opaque", offsetof(struct digest_creds, opaque) },
+        {"username", offsetof(struct digest_creds, username)},
+        {"realm", offsetof(struct digest_creds, realm)},
+        {"nonce", offsetof(struct digest_creds, nonce)},
+        {"uri", offsetof(struct digest_creds, uri)},
+        {"response", offsetof(struct digest_creds, response)},
+        {"qop", offsetof(struct digest_creds, qop)},
+        {"nc", offsetof(struct digest_creds, nc)},
+        {"cnonce", offsetof(struct digest_creds, cnonce)},
+        {"algorithm", offsetof(struct digest_creds, algorithm)},
+        {"opaque", offsetof(struct digest_creds, opaque)},
     };
     struct digest_creds c;
     uint32_t seen = 0;

@@ -102,10 +102,9 @@ void digest_free(struct digest_ctx *d);
  * A new nonce for realm at time now_ms (milliseconds; use one clock for make
  * and check — the wall clock lets nonces survive a restart and work across
  * nodes sharing the secret) into out (NUL-terminated, 43 characters of
- * base64url). 0, or a negative errno when randomness or OpenSSL fails.
+ * base64url). 0, -ENOMEM or -EIO (OpenSSL). Thread-safe.
  */
-int digest_nonce_make(const struct digest_ctx *d, str realm, uint64_t now_ms,
-                      char out[DIGEST_NONCE_MAX]);
+int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms, char out[DIGEST_NONCE_MAX]);
 
 enum digest_nonce_state {
     DIGEST_NONCE_VALID,

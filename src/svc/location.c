@@ -22,7 +22,7 @@
 #include "base/map.h"
 #include "base/random.h"
 
-#define SHARDS 64 /* a power of two */
+#define SHARDS          64 /* a power of two */
 #define INITIAL_BUCKETS 64
 
 enum { F_CONTACT, F_KEY, F_CALLID, F_INSTANCE, F_PATH, F_UA, NF };
@@ -120,7 +120,7 @@ static size_t bnd_size(const struct bnd *b)
 
 static int bnd_new(const struct loc_binding *v, struct bnd **out)
 {
-    str f[NF] = { v->contact, v->contact_key, v->call_id, v->instance, v->path, v->user_agent };
+    str f[NF] = {v->contact, v->contact_key, v->call_id, v->instance, v->path, v->user_agent};
     if (v->contact.len == 0)
         return -EINVAL;
     if (str_eq(f[F_KEY], f[F_CONTACT]))
@@ -515,8 +515,8 @@ static void pending_free(struct pending *p, size_t n)
     }
 }
 
-int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t n,
-               uint64_t now_ms, struct arena *a, struct loc_binding **cur, size_t *ncur)
+int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t n, uint64_t now_ms,
+               struct arena *a, struct loc_binding **cur, size_t *ncur)
 {
     struct norm k;
     struct pending p;
@@ -551,19 +551,27 @@ int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t
             return rc;
         }
     }
-    struct aor *fresh = alive ? aor_alloc(k.key, k.h) : NULL;
-    if (alive && !fresh) {
-        pending_free(&p, n);
-        return -ENOMEM;
-    }
+    /* A new AOR record is allocated only when the AOR turns out to be new (a refresh,
+     * the common case, allocates none): then the lock is dropped and the pass redone. */
+    struct aor *fresh = NULL;
 
     struct shard *s = shard_of(t, k.h);
     struct bnd *expired = NULL, *dropped = NULL, *removed = NULL;
     struct aor *A, *empty = NULL;
     size_t before = 0, after = 0;
+again:
     pthread_mutex_lock(&s->lock);
     struct aor **slot = aor_slot(s, k.h, k.key);
     A = *slot;
+    if (!A && alive && !fresh) {
+        pthread_mutex_unlock(&s->lock);
+        fresh = aor_alloc(k.key, k.h);
+        if (!fresh) {
+            pending_free(&p, n);
+            return -ENOMEM;
+        }
+        goto again;
+    }
     if (A) {
         size_t gone = aor_drop_expired(A, now_ms, &expired);
         s->nbnd -= gone;
@@ -641,15 +649,16 @@ int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t
         atomic_fetch_add(&t->total, after - before - reserved);
     else if (after < before + reserved)
         atomic_fetch_sub(&t->total, before + reserved - after);
+    if (cur && A && A->n && copy_list(A->head, now_ms, a, cur, ncur) < 0)
+        rc = -ENOBUFS;
+unlock:
+    /* an AOR left without bindings (by this request, or because all of them had
+     * expired and the request failed) goes */
     if (A && A->n == 0) {
         *aor_slot(s, k.h, k.key) = A->hnext;
         s->naor--;
         empty = A;
-        A = NULL;
     }
-    if (cur && A && copy_list(A->head, now_ms, a, cur, ncur) < 0)
-        rc = -ENOBUFS;
-unlock:
     pthread_mutex_unlock(&s->lock);
 
     if (rc == 0 || rc == -ENOBUFS) {
@@ -693,8 +702,7 @@ int loc_remove_all(struct loc_table *t, str aor, str call_id, uint32_t cseq, uin
         goto unlock;
     if (call_id.s) {
         for (const struct bnd *b = A->head; b; b = b->next)
-            if (b->expires_ms > now_ms && str_eq(field(b, F_CALLID), call_id) &&
-                b->cseq >= cseq) {
+            if (b->expires_ms > now_ms && str_eq(field(b, F_CALLID), call_id) && b->cseq >= cseq) {
                 rc = LOC_ERR_ORDER;
                 A = NULL;
                 goto unlock;
@@ -871,8 +879,8 @@ int loc_iter_next(struct loc_iter *it, str *aor, struct loc_binding *b)
             for (struct aor *A = s->tab[k]; A && rc == 0; A = A->hnext)
                 for (struct bnd *x = A->head; x && rc == 0; x = x->next)
                     if (x->expires_ms > it->now_ms)
-                        rc = expired_push(it->a, str_make(A->key, A->klen), x, &it->items,
-                                          &it->n, &it->cap);
+                        rc = expired_push(it->a, str_make(A->key, A->klen), x, &it->items, &it->n,
+                                          &it->cap);
         pthread_mutex_unlock(&s->lock);
         if (rc < 0) {
             it->n = 0;
@@ -953,7 +961,7 @@ int loc_restore(struct loc_table *t, str aor, const struct loc_binding *b, uint6
 
 static int key_param_rank(str name)
 {
-    static const char *const keep[] = { "maddr", "method", "transport", "ttl", "user" };
+    static const char *const keep[] = {"maddr", "method", "transport", "ttl", "user"};
     for (int i = 0; i < 5; i++)
         if (str_caseeq(name, str_cstr(keep[i])))
             return i;
@@ -967,9 +975,9 @@ ssize_t loc_contact_key(str uri, char *out, size_t cap)
         return -EINVAL;
     /* scheme ":" [userinfo "@"] hostport *( ";" param ) [ "?" headers ] */
     size_t end = uri.len;
-    ssize_t q = str_find_char(uri, '?');
+    ssize_t q = str_find_char(str_skip(uri, (size_t)colon + 1), '?');
     if (q >= 0)
-        end = (size_t)q;
+        end = (size_t)colon + 1 + (size_t)q;
     str rest = str_make(uri.s + colon + 1, end - (size_t)colon - 1);
     ssize_t at = -1;
     for (size_t i = 0; i < rest.len; i++)
@@ -980,7 +988,7 @@ ssize_t loc_contact_key(str uri, char *out, size_t cap)
     size_t hstart = at >= 0 ? (size_t)at + 1 : 0;
     ssize_t semi = str_find_char(str_skip(rest, hstart), ';');
     size_t hend = semi >= 0 ? hstart + (size_t)semi : rest.len;
-    str params[5] = { STR_NULL, STR_NULL, STR_NULL, STR_NULL, STR_NULL };
+    str params[5] = {STR_NULL, STR_NULL, STR_NULL, STR_NULL, STR_NULL};
     for (size_t i = hend; i < rest.len;) {
         size_t ps = i + 1, pe = ps;
         while (pe < rest.len && rest.s[pe] != ';')
@@ -993,11 +1001,11 @@ ssize_t loc_contact_key(str uri, char *out, size_t cap)
         i = pe;
     }
     size_t o = 0;
-#define PUT(c)                                                                                  \
-    do {                                                                                        \
-        if (o + 1 >= cap)                                                                       \
-            return -E2BIG;                                                                      \
-        out[o++] = (char)(c);                                                                   \
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (o + 1 >= cap)                                                                          \
+            return -E2BIG;                                                                         \
+        out[o++] = (char)(c);                                                                      \
     } while (0)
     for (ssize_t i = 0; i <= colon; i++)
         PUT(str_lower((unsigned char)uri.s[i]));

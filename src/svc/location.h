@@ -19,6 +19,7 @@
 #ifndef RTCD_SVC_LOCATION_H
 #define RTCD_SVC_LOCATION_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,29 +30,29 @@
 #include "base/str.h"
 
 /* Longest AOR (bytes) and longest string field of a binding. */
-#define LOC_AOR_MAX 256
+#define LOC_AOR_MAX   256
 #define LOC_FIELD_MAX 4096
 /* Most bindings in one loc_update call. */
 #define LOC_BATCH_MAX 64
 
 /* Errors beyond -EINVAL / -E2BIG / -ENOMEM, with the answer the registrar gives. */
-#define LOC_ERR_ORDER (-ESTALE) /* same Call-ID, CSeq not higher: 500 (RFC 3261 §10.3 step 7) */
+#define LOC_ERR_ORDER    (-ESTALE) /* same Call-ID, CSeq not higher: 500 (RFC 3261 §10.3 step 7) */
 #define LOC_ERR_AOR_FULL (-EMLINK) /* the AOR's binding cap: 403 "Too many registrations" */
-#define LOC_ERR_FULL (-ENOSPC) /* the table's total cap: 503 */
+#define LOC_ERR_FULL     (-ENOSPC) /* the table's total cap: 503 */
 
 struct loc_binding {
     str contact;     /* Contact URI text (without <>), as registered */
     str contact_key; /* comparison key; on input empty = contact; on output always set */
     str call_id;
-    str instance;    /* +sip.instance value ("<urn:uuid:...>"), empty = none */
-    str path;        /* Path header values joined by ", ", empty = none */
+    str instance; /* +sip.instance value ("<urn:uuid:...>"), empty = none */
+    str path;     /* Path header values joined by ", ", empty = none */
     str user_agent;
     uint64_t expires_ms; /* absolute, caller's clock; on input <= now_ms means remove */
     uint64_t flow_id;    /* the net layer's flow (0 = none) */
     uint32_t cseq;
-    uint32_t reg_id;     /* RFC 5626 reg-id, 0 = none */
-    uint16_t q;          /* 0..1000 (q=0.5 → 500); larger is clamped to 1000 */
-    uint8_t transport;   /* enum transport (base/config.h) it registered over */
+    uint32_t reg_id;                  /* RFC 5626 reg-id, 0 = none */
+    uint16_t q;                       /* 0..1000 (q=0.5 → 500); larger is clamped to 1000 */
+    uint8_t transport;                /* enum transport (base/config.h) it registered over */
     struct sockaddr_storage received; /* source address; ss_family AF_UNSPEC = unknown */
 };
 
@@ -124,8 +125,8 @@ int loc_lookup(struct loc_table *t, str aor, uint64_t now_ms, struct arena *a,
  * field too long, n > LOC_BATCH_MAX), -ENOMEM (table unchanged), or -ENOBUFS
  * when only the copy into a failed (the change was made; *cur is NULL).
  */
-int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t n,
-               uint64_t now_ms, struct arena *a, struct loc_binding **cur, size_t *ncur);
+int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t n, uint64_t now_ms,
+               struct arena *a, struct loc_binding **cur, size_t *ncur);
 
 /*
  * Removes every binding of aor ("Contact: *" with Expires: 0). With call_id

@@ -12,11 +12,12 @@
 #include <pthread.h>
 
 #include "core/throttle.h"
+#include "failalloc.h"
 
 static struct throttle *mk(uint32_t max, uint32_t window, size_t keys)
 {
     struct throttle *t = NULL;
-    struct throttle_params p = { .max_failures = max, .window_s = window, .max_keys = keys };
+    struct throttle_params p = {.max_failures = max, .window_s = window, .max_keys = keys};
     assert_int_equal(throttle_new(&t, &p), 0);
     return t;
 }
@@ -121,15 +122,15 @@ static void test_addr_key(void **state)
 {
     (void)state;
     uint8_t k1[16], k2[16];
-    struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(5060) };
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(5060)};
     inet_pton(AF_INET, "192.0.2.7", &a4.sin_addr);
-    struct sockaddr_in6 m6 = { .sin6_family = AF_INET6, .sin6_port = htons(1) };
+    struct sockaddr_in6 m6 = {.sin6_family = AF_INET6, .sin6_port = htons(1)};
     inet_pton(AF_INET6, "::ffff:192.0.2.7", &m6.sin6_addr);
     str s1 = throttle_addr_key((struct sockaddr *)&a4, k1);
     str s2 = throttle_addr_key((struct sockaddr *)&m6, k2);
     assert_true(str_eq(s1, s2)); /* v4-mapped = v4, port ignored */
     assert_int_equal(s1.len, 4);
-    struct sockaddr_in6 x = { .sin6_family = AF_INET6 }, y = { .sin6_family = AF_INET6 };
+    struct sockaddr_in6 x = {.sin6_family = AF_INET6}, y = {.sin6_family = AF_INET6};
     inet_pton(AF_INET6, "2001:db8:1:2::1", &x.sin6_addr);
     inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", &y.sin6_addr);
     s1 = throttle_addr_key((struct sockaddr *)&x, k1);
@@ -138,7 +139,7 @@ static void test_addr_key(void **state)
     inet_pton(AF_INET6, "2001:db8:1:3::1", &y.sin6_addr);
     s2 = throttle_addr_key((struct sockaddr *)&y, k2);
     assert_false(str_eq(s1, s2));
-    struct sockaddr un = { .sa_family = AF_UNIX };
+    struct sockaddr un = {.sa_family = AF_UNIX};
     assert_int_equal(throttle_addr_key(&un, k1).len, 0);
 }
 
@@ -172,7 +173,7 @@ static void test_threads(void **state)
     pthread_t th[4];
     struct worker w[4];
     for (int i = 0; i < 4; i++) {
-        w[i] = (struct worker){ t, i, 0 };
+        w[i] = (struct worker){t, i, 0};
         assert_int_equal(pthread_create(&th[i], NULL, run, &w[i]), 0);
     }
     for (int i = 0; i < 4; i++)
@@ -182,12 +183,42 @@ static void test_threads(void **state)
     throttle_free(t);
 }
 
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    if (!FAILALLOC_ACTIVE)
+        skip();
+    struct throttle *t = NULL;
+    struct throttle_params p = {.max_failures = 1};
+    for (long k = 0;; k++) {
+        failalloc_arm(k);
+        int rc = throttle_new(&t, &p);
+        failalloc_disarm();
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+        assert_null(t);
+    }
+    /* no memory for a new key: the failure is lost, nothing is throttled on a guess */
+    failalloc_arm(0);
+    bool th = throttle_fail(t, STR("x"), 0);
+    failalloc_disarm();
+    assert_false(th);
+    assert_int_equal(throttle_count(t), 0);
+    assert_true(throttle_fail(t, STR("x"), 0));
+    throttle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limit_and_window), cmocka_unit_test(test_window_slides),
-        cmocka_unit_test(test_reset),            cmocka_unit_test(test_bounded),
-        cmocka_unit_test(test_addr_key),         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_limit_and_window),
+        cmocka_unit_test(test_window_slides),
+        cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_addr_key),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include "failalloc.h"
 #include "sip/digest.h"
 
 static const char SECRET[] = "0123456789abcdef0123456789abcdef";
@@ -16,7 +17,7 @@ static const char SECRET[] = "0123456789abcdef0123456789abcdef";
 static struct digest_ctx *ctx_new(uint32_t lifetime, size_t entries)
 {
     struct digest_ctx *d = NULL;
-    struct digest_params p = { .nonce_lifetime_s = lifetime, .replay_entries = entries };
+    struct digest_params p = {.nonce_lifetime_s = lifetime, .replay_entries = entries};
     assert_int_equal(digest_new(&d, SECRET, 32, &p), 0);
     return d;
 }
@@ -34,12 +35,11 @@ static void test_rfc7616(void **state)
                                      STR("auth"), STR("GET"), STR("/dir/index.html"), resp),
                      0);
     assert_string_equal(resp, "8ca523f5e9506fed4657c9700eebdbec");
-    assert_int_equal(
-        digest_ha1(DIGEST_SHA256, STR("Mufasa"), realm, STR("Circle of Life"), ha1), 0);
+    assert_int_equal(digest_ha1(DIGEST_SHA256, STR("Mufasa"), realm, STR("Circle of Life"), ha1),
+                     0);
     assert_int_equal(strlen(ha1), 64);
-    assert_int_equal(digest_response(DIGEST_SHA256, str_cstr(ha1), nonce, STR("00000001"),
-                                     cnonce, STR("auth"), STR("GET"), STR("/dir/index.html"),
-                                     resp),
+    assert_int_equal(digest_response(DIGEST_SHA256, str_cstr(ha1), nonce, STR("00000001"), cnonce,
+                                     STR("auth"), STR("GET"), STR("/dir/index.html"), resp),
                      0);
     assert_string_equal(resp, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
 }
@@ -59,8 +59,8 @@ static void test_rfc2617(void **state)
                      0);
     assert_string_equal(resp, "6629fae49393a05397450978507c4ef1");
     /* qop other than auth is refused */
-    assert_int_equal(digest_response(DIGEST_MD5, str_cstr(ha1), STR("n"), STR("00000001"),
-                                     STR("c"), STR("auth-int"), STR("GET"), STR("/"), resp),
+    assert_int_equal(digest_response(DIGEST_MD5, str_cstr(ha1), STR("n"), STR("00000001"), STR("c"),
+                                     STR("auth-int"), STR("GET"), STR("/"), resp),
                      -EINVAL);
 }
 
@@ -92,8 +92,8 @@ static void test_nonce(void **state)
     assert_int_equal(strlen(n1), 43);
     assert_string_not_equal(n1, n2); /* random part */
     for (size_t i = 0; i < 43; i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                               n1[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", n1[i]));
     str ns = str_cstr(n1);
     assert_int_equal(digest_nonce_check(d, ns, STR("example.com"), t0), DIGEST_NONCE_VALID);
     assert_int_equal(digest_nonce_check(d, ns, STR("example.com"), t0 + 300000),
@@ -103,8 +103,7 @@ static void test_nonce(void **state)
     /* issued in the future (beyond 5 s of skew): invalid */
     assert_int_equal(digest_nonce_check(d, ns, STR("example.com"), t0 - 6000),
                      DIGEST_NONCE_INVALID);
-    assert_int_equal(digest_nonce_check(d, ns, STR("example.com"), t0 - 4000),
-                     DIGEST_NONCE_VALID);
+    assert_int_equal(digest_nonce_check(d, ns, STR("example.com"), t0 - 4000), DIGEST_NONCE_VALID);
     /* another realm, a flipped character, a wrong length, a different secret */
     assert_int_equal(digest_nonce_check(d, ns, STR("example.org"), t0), DIGEST_NONCE_INVALID);
     for (size_t i = 0; i < 43; i++) {
@@ -116,15 +115,13 @@ static void test_nonce(void **state)
     }
     assert_int_equal(digest_nonce_check(d, str_make(n1, 42), STR("example.com"), t0),
                      DIGEST_NONCE_INVALID);
-    assert_int_equal(digest_nonce_check(d, STR(""), STR("example.com"), t0),
-                     DIGEST_NONCE_INVALID);
+    assert_int_equal(digest_nonce_check(d, STR(""), STR("example.com"), t0), DIGEST_NONCE_INVALID);
     assert_int_equal(digest_nonce_check(d, STR("7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"),
                                         STR("example.com"), t0),
                      DIGEST_NONCE_INVALID);
     struct digest_ctx *other = NULL;
     assert_int_equal(digest_new(&other, "another secret, 16+ bytes", 25, NULL), 0);
-    assert_int_equal(digest_nonce_check(other, ns, STR("example.com"), t0),
-                     DIGEST_NONCE_INVALID);
+    assert_int_equal(digest_nonce_check(other, ns, STR("example.com"), t0), DIGEST_NONCE_INVALID);
     digest_free(other);
     assert_int_equal(digest_new(&other, "short", 5, NULL), -EINVAL);
     digest_free(d);
@@ -139,8 +136,7 @@ struct client {
 static void client_sign(struct client *cl, enum digest_alg alg, const char *pw, const char *nonce,
                         uint32_t nc, const char *method)
 {
-    assert_int_equal(
-        digest_ha1(alg, STR("alice"), STR("example.com"), str_cstr(pw), cl->ha1), 0);
+    assert_int_equal(digest_ha1(alg, STR("alice"), STR("example.com"), str_cstr(pw), cl->ha1), 0);
     snprintf(cl->nc, sizeof cl->nc, "%08x", nc);
     cl->c = (struct digest_creds){
         .username = STR("alice"),
@@ -152,9 +148,8 @@ static void client_sign(struct client *cl, enum digest_alg alg, const char *pw, 
         .cnonce = STR("0a4f113b"),
         .algorithm = alg == DIGEST_SHA256 ? STR("SHA-256") : STR("MD5"),
     };
-    assert_int_equal(digest_response(alg, str_cstr(cl->ha1), cl->c.nonce, cl->c.nc,
-                                     cl->c.cnonce, cl->c.qop, str_cstr(method), cl->c.uri,
-                                     cl->resp),
+    assert_int_equal(digest_response(alg, str_cstr(cl->ha1), cl->c.nonce, cl->c.nc, cl->c.cnonce,
+                                     cl->c.qop, str_cstr(method), cl->c.uri, cl->resp),
                      0);
     cl->c.response = str_cstr(cl->resp);
 }
@@ -238,14 +233,14 @@ static void test_verify_invalid(void **state)
     assert_int_equal(digest_ha1(DIGEST_MD5, STR("alice"), realm, STR("secret"), stored), 0);
     str ha1 = str_cstr(stored);
     struct client cl;
-#define CHECK_INVALID(mutation)                                                                 \
-    do {                                                                                        \
-        client_sign(&cl, DIGEST_MD5, "secret", nonce, 1, "REGISTER");                           \
-        mutation;                                                                               \
-        assert_int_equal(digest_verify(d, &cl.c, STR("REGISTER"), realm, ha1, t0),              \
-                         DIGEST_INVALID);                                                       \
-        assert_int_equal(digest_verify_unknown(d, &cl.c, STR("REGISTER"), realm, t0),           \
-                         DIGEST_INVALID);                                                       \
+#define CHECK_INVALID(mutation)                                                                    \
+    do {                                                                                           \
+        client_sign(&cl, DIGEST_MD5, "secret", nonce, 1, "REGISTER");                              \
+        mutation;                                                                                  \
+        assert_int_equal(digest_verify(d, &cl.c, STR("REGISTER"), realm, ha1, t0),                 \
+                         DIGEST_INVALID);                                                          \
+        assert_int_equal(digest_verify_unknown(d, &cl.c, STR("REGISTER"), realm, t0),              \
+                         DIGEST_INVALID);                                                          \
     } while (0)
     CHECK_INVALID(cl.c.realm = STR("example.org"));
     CHECK_INVALID(cl.c.algorithm = STR("MD5-sess"));
@@ -258,7 +253,7 @@ static void test_verify_invalid(void **state)
     CHECK_INVALID(cl.c.uri = STR(""));
     CHECK_INVALID(cl.c.response = STR(""));
     CHECK_INVALID(cl.c.nonce = STR("dcd98b7102dd2f0e8b11d0f600bfb0c093"));
-    CHECK_INVALID(cl.c.qop = STR(""));  /* no qop but nc and cnonce present */
+    CHECK_INVALID(cl.c.qop = STR("")); /* no qop but nc and cnonce present */
     /* nothing above burnt nc 1 */
     client_sign(&cl, DIGEST_MD5, "secret", nonce, 1, "REGISTER");
     assert_int_equal(digest_verify(d, &cl.c, STR("REGISTER"), realm, ha1, t0), DIGEST_OK);
@@ -278,11 +273,14 @@ static void test_no_qop(void **state)
                                      STR_NULL, STR_NULL, STR("INVITE"), STR("sip:x@example.com"),
                                      resp),
                      0);
-    struct digest_creds c = { .username = STR("bob"), .realm = realm, .nonce = str_cstr(nonce),
-                              .uri = STR("sip:x@example.com"), .response = str_cstr(resp) };
+    struct digest_creds c = {.username = STR("bob"),
+                             .realm = realm,
+                             .nonce = str_cstr(nonce),
+                             .uri = STR("sip:x@example.com"),
+                             .response = str_cstr(resp)};
     assert_int_equal(digest_verify(d, &c, STR("INVITE"), realm, str_cstr(stored), 1000), DIGEST_OK);
     digest_free(d);
-    struct digest_params p = { .require_qop = true };
+    struct digest_params p = {.require_qop = true};
     assert_int_equal(digest_new(&d, SECRET, 32, &p), 0);
     assert_int_equal(digest_verify(d, &c, STR("INVITE"), realm, str_cstr(stored), 1000),
                      DIGEST_INVALID);
@@ -323,8 +321,7 @@ static void test_replay_bounded(void **state)
     for (int i = 0; i < 2000; i++) {
         assert_int_equal(digest_nonce_make(d, realm, 10000 + (uint64_t)i, nonces[i]), 0);
         client_sign(&cl, DIGEST_MD5, "secret", nonces[i], 1, "REGISTER");
-        assert_int_equal(digest_verify(d, &cl.c, STR("REGISTER"), realm, str_cstr(stored),
-                                       20000),
+        assert_int_equal(digest_verify(d, &cl.c, STR("REGISTER"), realm, str_cstr(stored), 20000),
                          DIGEST_OK);
     }
     int replay_ok = 0, stale = 0;
@@ -362,12 +359,15 @@ static void *hammer_run(void *arg)
         struct client cl;
         char resp[DIGEST_HEX_MAX], ncs[9];
         snprintf(ncs, sizeof ncs, "%08x", nc);
-        cl.c = (struct digest_creds){ .username = STR("alice"), .realm = STR("example.com"),
-                                      .nonce = str_cstr(h->nonce), .uri = STR("sip:a"),
-                                      .qop = STR("auth"), .nc = str_cstr(ncs),
-                                      .cnonce = STR("c") };
-        digest_response(DIGEST_MD5, str_cstr(stored), cl.c.nonce, cl.c.nc, cl.c.cnonce,
-                        cl.c.qop, STR("REGISTER"), cl.c.uri, resp);
+        cl.c = (struct digest_creds){.username = STR("alice"),
+                                     .realm = STR("example.com"),
+                                     .nonce = str_cstr(h->nonce),
+                                     .uri = STR("sip:a"),
+                                     .qop = STR("auth"),
+                                     .nc = str_cstr(ncs),
+                                     .cnonce = STR("c")};
+        digest_response(DIGEST_MD5, str_cstr(stored), cl.c.nonce, cl.c.nc, cl.c.cnonce, cl.c.qop,
+                        STR("REGISTER"), cl.c.uri, resp);
         cl.c.response = str_cstr(resp);
         if (digest_verify(h->d, &cl.c, STR("REGISTER"), STR("example.com"), str_cstr(stored),
                           1000) == DIGEST_OK)
@@ -387,7 +387,7 @@ static void test_replay_threads(void **state)
     pthread_t th[4];
     struct hammer h[4];
     for (int i = 0; i < 4; i++) {
-        h[i] = (struct hammer){ d, nonce, 0, 0 };
+        h[i] = (struct hammer){d, nonce, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, hammer_run, &h[i]), 0);
     }
     int total = 0;
@@ -404,11 +404,9 @@ static void test_challenge(void **state)
     (void)state;
     struct buf b;
     buf_init(&b, 1024);
-    assert_int_equal(digest_challenge(&b, DIGEST_SHA256, STR("example.com"), STR("abc"), false),
-                     0);
-    assert_int_equal(b.len,
-                     strlen("Digest realm=\"example.com\", nonce=\"abc\", qop=\"auth\", "
-                            "algorithm=SHA-256"));
+    assert_int_equal(digest_challenge(&b, DIGEST_SHA256, STR("example.com"), STR("abc"), false), 0);
+    assert_int_equal(b.len, strlen("Digest realm=\"example.com\", nonce=\"abc\", qop=\"auth\", "
+                                   "algorithm=SHA-256"));
     assert_memory_equal(b.data,
                         "Digest realm=\"example.com\", nonce=\"abc\", qop=\"auth\", "
                         "algorithm=SHA-256",
@@ -454,14 +452,52 @@ static void test_creds_parse(void **state)
     assert_int_equal(digest_creds_parse(STR("Digest username=\"a"), &c), -EINVAL);
     assert_int_equal(digest_creds_parse(STR("Digest username=\"a\\"), &c), -EINVAL);
     assert_int_equal(digest_creds_parse(STR("Digest username=\"a\" realm=\"b\""), &c), -EINVAL);
-    assert_int_equal(digest_creds_parse(STR("Digest username=\"a\", username=\"b\""), &c),
-                     -EINVAL);
+    assert_int_equal(digest_creds_parse(STR("Digest username=\"a\", username=\"b\""), &c), -EINVAL);
     assert_int_equal(digest_creds_parse(STR("Digest username="), &c), -EINVAL);
     assert_int_equal(digest_creds_parse(STR("Digest =x"), &c), -EINVAL);
     char many[1024] = "Digest a=1";
     for (int i = 0; i < 40; i++)
         strcat(many, ", a=1");
     assert_int_equal(digest_creds_parse(str_cstr(many), &c), -E2BIG);
+}
+
+/* Allocation failures: digest_new cleans up; a verification never succeeds for lack of
+ * memory; nonce_make reports the error. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    if (!FAILALLOC_ACTIVE)
+        skip();
+    struct digest_ctx *d = NULL;
+    for (long k = 0;; k++) {
+        failalloc_arm(k);
+        int rc = digest_new(&d, SECRET, 32, NULL);
+        failalloc_disarm();
+        if (rc == 0)
+            break;
+        assert_true(rc == -ENOMEM || rc == -EIO);
+        assert_null(d);
+    }
+    char nonce[DIGEST_NONCE_MAX], stored[DIGEST_HEX_MAX];
+    failalloc_arm(0);
+    int rc = digest_nonce_make(d, STR("example.com"), 1000, nonce);
+    failalloc_disarm();
+    assert_true(rc == -ENOMEM || rc == -EIO);
+    assert_int_equal(digest_nonce_make(d, STR("example.com"), 1000, nonce), 0);
+    assert_int_equal(
+        digest_ha1(DIGEST_SHA256, STR("alice"), STR("example.com"), STR("secret"), stored), 0);
+    struct client cl;
+    client_sign(&cl, DIGEST_SHA256, "secret", nonce, 1, "REGISTER");
+    for (long k = 0;; k++) {
+        failalloc_arm(k);
+        enum digest_result r =
+            digest_verify(d, &cl.c, STR("REGISTER"), STR("example.com"), str_cstr(stored), 1000);
+        failalloc_disarm();
+        if (r == DIGEST_OK)
+            break;
+        assert_int_equal(r, DIGEST_INVALID);
+    }
+    digest_free(d);
 }
 
 int main(void)
@@ -473,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_no_qop),         cmocka_unit_test(test_unknown_user),
         cmocka_unit_test(test_replay_bounded), cmocka_unit_test(test_replay_threads),
         cmocka_unit_test(test_challenge),      cmocka_unit_test(test_creds_parse),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "failalloc.h"
 #include "svc/location.h"
 
 static struct arena *A;
@@ -34,16 +35,19 @@ static int teardown(void **state)
 static struct loc_table *mk(uint32_t per_aor, size_t total)
 {
     struct loc_table *t = NULL;
-    struct loc_params p = { .max_per_aor = per_aor, .max_total = total };
+    struct loc_params p = {.max_per_aor = per_aor, .max_total = total};
     assert_int_equal(loc_new(&t, &p), 0);
     return t;
 }
 
 static struct loc_binding mkb(const char *contact, const char *callid, uint32_t cseq,
-                               uint64_t expires, uint16_t q)
+                              uint64_t expires, uint16_t q)
 {
-    return (struct loc_binding){ .contact = str_cstr(contact), .call_id = str_cstr(callid),
-                                 .cseq = cseq, .expires_ms = expires, .q = q };
+    return (struct loc_binding){.contact = str_cstr(contact),
+                                .call_id = str_cstr(callid),
+                                .cseq = cseq,
+                                .expires_ms = expires,
+                                .q = q};
 }
 
 static int reg1(struct loc_table *t, const char *aor, struct loc_binding b, uint64_t now)
@@ -85,8 +89,8 @@ static void test_contact_key(void **state)
 {
     (void)state;
     char k[256];
-    assert_true(loc_contact_key(STR("SIP:Alice@Example.COM:5060;Transport=TCP;foo=Bar;lr?X=y"),
-                                k, sizeof k) > 0);
+    assert_true(loc_contact_key(STR("SIP:Alice@Example.COM:5060;Transport=TCP;foo=Bar;lr?X=y"), k,
+                                sizeof k) > 0);
     assert_string_equal(k, "sip:Alice@example.com:5060;transport=tcp");
     assert_true(loc_contact_key(STR("sip:a@h;user=phone;ob;transport=udp"), k, sizeof k) > 0);
     assert_string_equal(k, "sip:a@h;transport=udp;user=phone");
@@ -100,6 +104,10 @@ static void test_contact_key(void **state)
     loc_contact_key(STR("sip:alice@h:5060"), k2, sizeof k2);
     assert_string_not_equal(k, k2);
     assert_int_equal(loc_contact_key(STR("nocolon"), k, sizeof k), -EINVAL);
+    /* a '?' before the scheme's colon (found by the fuzzer) */
+    assert_true(loc_contact_key(STR("!A?m\b:OO"), k, sizeof k) > 0);
+    assert_true(loc_contact_key(STR("sip:a@h?x=1;transport=tcp"), k, sizeof k) > 0);
+    assert_string_equal(k, "sip:a@h");
     assert_int_equal(loc_contact_key(STR("sip:alice@example.com"), k, 8), -E2BIG);
 }
 
@@ -130,9 +138,9 @@ static void test_add_lookup_sorted(void **state)
     assert_int_equal(loc_update(t, STR("alice@Example.com"), v, 3, now, A, &cur, &ncur), 0);
     assert_int_equal(ncur, 3);
     struct loc_binding *r;
-    assert_int_equal(nbind(t, "alice@EXAMPLE.COM", now, &r), 3); /* domain case-insensitive */
+    assert_int_equal(nbind(t, "alice@EXAMPLE.COM", now, &r), 3);   /* domain case-insensitive */
     assert_int_equal(nbind(t, "Alice@example.com", now, NULL), 0); /* user case-sensitive */
-    assert_true(str_eq(r[0].contact, STR("sip:a@10.0.0.2"))); /* q desc, stable */
+    assert_true(str_eq(r[0].contact, STR("sip:a@10.0.0.2")));      /* q desc, stable */
     assert_true(str_eq(r[1].contact, STR("sip:a@10.0.0.1")));
     assert_true(str_eq(r[2].contact, STR("sip:a@10.0.0.3")));
     assert_true(str_eq(r[0].contact_key, r[0].contact));
@@ -182,8 +190,8 @@ static void test_ordering(void **state)
     assert_int_equal(nbind(t, aor, 2, &r), 1);
     assert_true(str_eq(r[0].call_id, STR("call-2")));
     /* all or nothing: the second contact violates the rule, the first is not added */
-    struct loc_binding v[2] = { mkb("sip:new@h", "call-2", 5, 12000, 0),
-                                mkb("sip:a@h", "call-2", 1, 12000, 0) };
+    struct loc_binding v[2] = {mkb("sip:new@h", "call-2", 5, 12000, 0),
+                               mkb("sip:a@h", "call-2", 1, 12000, 0)};
     assert_int_equal(loc_update(t, str_cstr(aor), v, 2, 3, NULL, NULL, NULL), LOC_ERR_ORDER);
     assert_int_equal(nbind(t, aor, 3, NULL), 1);
     /* removal with a higher CSeq */
@@ -219,7 +227,7 @@ static void test_contact_match(void **state)
     assert_int_equal(reg1(t, aor, mkb("sip:carol@host.example", "c", 4, 8000, 0), 1), 0);
     assert_int_equal(nbind(t, aor, 1, NULL), 3);
     /* later entries of one request win over earlier ones with the same key */
-    struct loc_binding v[2] = { mkb("sip:d@h", "c", 5, 8000, 0), mkb("sip:d@h", "c", 5, 0, 0) };
+    struct loc_binding v[2] = {mkb("sip:d@h", "c", 5, 8000, 0), mkb("sip:d@h", "c", 5, 0, 0)};
     assert_int_equal(loc_update(t, str_cstr(aor), v, 2, 1, NULL, NULL, NULL), 0);
     assert_int_equal(nbind(t, aor, 1, NULL), 3);
     loc_free(t);
@@ -275,12 +283,11 @@ static void test_caps_and_limits(void **state)
         snprintf(c, sizeof c, "sip:e@10.0.0.%d", i);
         assert_int_equal(reg1(t, "e@x", mkb(c, "c", (uint32_t)i + 1, 5000, 0), 0), 0);
     }
-    assert_int_equal(reg1(t, "e@x", mkb("sip:e@10.0.0.9", "c", 10, 5000, 0), 0),
-                     LOC_ERR_AOR_FULL);
+    assert_int_equal(reg1(t, "e@x", mkb("sip:e@10.0.0.9", "c", 10, 5000, 0), 0), LOC_ERR_AOR_FULL);
     /* a refresh at the cap is fine; so is a replacement in one request */
     assert_int_equal(reg1(t, "e@x", mkb("sip:e@10.0.0.0", "c", 11, 6000, 0), 0), 0);
-    struct loc_binding v[2] = { mkb("sip:e@10.0.0.1", "c", 12, 0, 0),
-                                mkb("sip:e@10.0.0.9", "c", 12, 6000, 0) };
+    struct loc_binding v[2] = {mkb("sip:e@10.0.0.1", "c", 12, 0, 0),
+                               mkb("sip:e@10.0.0.9", "c", 12, 6000, 0)};
     assert_int_equal(loc_update(t, STR("e@x"), v, 2, 0, NULL, NULL, NULL), 0);
     assert_int_equal(nbind(t, "e@x", 0, NULL), 3);
     /* total cap 5 */
@@ -306,6 +313,15 @@ static void test_caps_and_limits(void **state)
     assert_int_equal(loc_update(t, STR("g@x"), many, LOC_BATCH_MAX + 1, 0, NULL, NULL, NULL),
                      -E2BIG);
     assert_int_equal(loc_count(t, NULL), 4);
+    /* an AOR whose bindings all expired, then a refused request: the AOR does not linger */
+    assert_int_equal(loc_remove_all(t, STR("g@x"), STR_NULL, 0, 0), 1);
+    assert_int_equal(reg1(t, "h@x", mkb("sip:h@1", "c", 1, 100, 0), 0), 0);
+    struct loc_binding four[4] = {mkb("sip:h@1", "c", 2, 5000, 0), mkb("sip:h@2", "c", 2, 5000, 0),
+                                  mkb("sip:h@3", "c", 2, 5000, 0), mkb("sip:h@4", "c", 2, 5000, 0)};
+    assert_int_equal(loc_update(t, STR("h@x"), four, 4, 200, NULL, NULL, NULL), LOC_ERR_AOR_FULL);
+    size_t aors;
+    assert_int_equal(loc_count(t, &aors), 3);
+    assert_int_equal(aors, 1);
     loc_free(t);
 }
 
@@ -365,8 +381,8 @@ static void hook(void *ctx, str aor, enum loc_event ev, const struct loc_binding
 static void test_hook_and_expiry(void **state)
 {
     (void)state;
-    struct hook_log h = { 0 };
-    struct loc_params p = { .hook = hook, .hook_ctx = &h };
+    struct hook_log h = {0};
+    struct loc_params p = {.hook = hook, .hook_ctx = &h};
     struct loc_table *t;
     assert_int_equal(loc_new(&t, &p), 0);
     h.t = t;
@@ -564,13 +580,13 @@ static void test_threads(void **state)
 {
     (void)state;
     struct loc_table *t;
-    struct loc_params p = { .max_per_aor = 3, .max_total = 250, .hook = count_hook };
+    struct loc_params p = {.max_per_aor = 3, .max_total = 250, .hook = count_hook};
     assert_int_equal(loc_new(&t, &p), 0);
     enum { N = 4 };
     pthread_t th[N];
     struct stress w[N];
     for (int i = 0; i < N; i++) {
-        w[i] = (struct stress){ t, (unsigned)i * 7919u + 1, i, 0 };
+        w[i] = (struct stress){t, (unsigned)i * 7919u + 1, i, 0};
         assert_int_equal(pthread_create(&th[i], NULL, stress_run, &w[i]), 0);
     }
     for (int i = 0; i < N; i++)
@@ -642,8 +658,8 @@ static void test_memory_per_binding(void **state)
                      strlen("Linphone/5.2.0 (belle-sip/5.2.0)");
     if (after.uordblks > before.uordblks) {
         size_t per = (after.uordblks - before.uordblks) / USERS;
-        printf("location: %zu bytes per registered user (one binding; %zu bytes of strings)\n",
-               per, strings);
+        printf("location: %zu bytes per registered user (one binding; %zu bytes of strings)\n", per,
+               strings);
         assert_true(per < 400);
     } else {
         printf("location: heap growth not measurable under this allocator (sanitizer build)\n");
@@ -651,16 +667,80 @@ static void test_memory_per_binding(void **state)
     loc_free(t);
 }
 
+/* Every allocation of loc_new / loc_update / the iterator / loc_expire failing in turn:
+ * a clean -ENOMEM (or -ENOBUFS for the caller's copy) and a consistent table. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    if (!FAILALLOC_ACTIVE)
+        skip();
+    struct hook_log h = {0};
+    struct loc_params p = {.hook = hook, .hook_ctx = &h};
+    struct loc_table *t = NULL;
+    for (long k = 0;; k++) {
+        failalloc_arm(k);
+        int rc = loc_new(&t, &p);
+        failalloc_disarm();
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+        assert_null(t);
+    }
+    struct loc_binding v[3] = {mkb("sip:a@1", "c", 1, 5000, 0), mkb("sip:a@2", "c", 1, 5000, 0),
+                               mkb("sip:a@3", "c", 1, 5000, 0)};
+    int done = 0;
+    for (long k = 0; !done; k++) {
+        struct arena *a;
+        assert_int_equal(arena_new(&a, 0, 0), 0);
+        struct loc_binding *cur;
+        size_t ncur;
+        failalloc_arm(k);
+        int rc = loc_update(t, STR("k@x"), v, 3, 0, a, &cur, &ncur);
+        failalloc_disarm();
+        if (rc == 0) {
+            assert_int_equal(ncur, 3);
+            done = 1;
+        } else if (rc == -ENOBUFS) {
+            assert_null(cur); /* the change stands, only the copy failed */
+            assert_int_equal(loc_remove_all(t, STR("k@x"), STR_NULL, 0, 0), 3);
+        } else {
+            assert_int_equal(rc, -ENOMEM);
+            assert_int_equal(loc_count(t, NULL), 0);
+        }
+        arena_free(a);
+    }
+    for (long k = 0;; k++) {
+        struct loc_iter *it = NULL;
+        str aor;
+        struct loc_binding b;
+        failalloc_arm(k);
+        int rc = loc_iter_new(&it, t, 0);
+        if (rc == 0)
+            rc = loc_iter_next(it, &aor, &b);
+        failalloc_disarm();
+        loc_iter_free(it);
+        if (rc == 1)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+    }
+    failalloc_arm(0);
+    ssize_t ex = loc_expire(t, 6000, 0, NULL, NULL, NULL); /* the hook's arena: none */
+    failalloc_disarm();
+    assert_int_equal(ex, -ENOMEM);
+    assert_int_equal(loc_count(t, NULL), 3);
+    loc_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise),        cmocka_unit_test(test_contact_key),
-        cmocka_unit_test(test_add_lookup_sorted), cmocka_unit_test(test_ordering),
-        cmocka_unit_test(test_contact_match),    cmocka_unit_test(test_outbound),
-        cmocka_unit_test(test_caps_and_limits),  cmocka_unit_test(test_remove_all),
-        cmocka_unit_test(test_hook_and_expiry),  cmocka_unit_test(test_expire_max),
-        cmocka_unit_test(test_snapshot_restore), cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_memory_per_binding),
+        cmocka_unit_test(test_normalise),          cmocka_unit_test(test_contact_key),
+        cmocka_unit_test(test_add_lookup_sorted),  cmocka_unit_test(test_ordering),
+        cmocka_unit_test(test_contact_match),      cmocka_unit_test(test_outbound),
+        cmocka_unit_test(test_caps_and_limits),    cmocka_unit_test(test_remove_all),
+        cmocka_unit_test(test_hook_and_expiry),    cmocka_unit_test(test_expire_max),
+        cmocka_unit_test(test_snapshot_restore),   cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_memory_per_binding), cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
