@@ -67,14 +67,13 @@ static int arch_row(void *ctx, const struct store_archive_entry *e)
             a->arr, json_pack("{s:I, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)e->id, "time",
                               when, "from", rtcctl_json_str(e->sender), "to",
                               rtcctl_json_str(e->recipients), "content_type",
-                              rtcctl_json_str(e->content_type), "body",
-                              rtcctl_json_str(e->body)));
+                              rtcctl_json_str(e->content_type), "body", rtcctl_json_str(e->body)));
         return 0;
     }
     char body[BODY_COLUMN + 8];
     preview(e->body, body, sizeof body);
     char *from = str_dup(e->sender), *to = str_dup(e->recipients);
-    const char *row[] = { when, from, to, body };
+    const char *row[] = {when, from, to, body};
     if (from && to)
         rtcctl_table_add(a->t, row);
     free(from);
@@ -85,15 +84,15 @@ static int arch_row(void *ctx, const struct store_archive_entry *e)
 int rtcctl_cmd_archive(struct rtcctl *ctl, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "user", required_argument, NULL, 'u' },  { "with", required_argument, NULL, 'w' },
-        { "since", required_argument, NULL, 's' }, { "until", required_argument, NULL, 't' },
-        { "limit", required_argument, NULL, 'l' }, { NULL, 0, NULL, 0 },
+        {"user", required_argument, NULL, 'u'},  {"with", required_argument, NULL, 'w'},
+        {"since", required_argument, NULL, 's'}, {"until", required_argument, NULL, 't'},
+        {"limit", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0},
     };
     if (rtcctl_wants_help(argc, argv)) {
         fputs(archive_help, stdout);
         return RTCCTL_OK;
     }
-    struct store_archive_query q = { 0 };
+    struct store_archive_query q = {0};
     int c;
     optind = 0;
     opterr = 0;
@@ -131,8 +130,8 @@ int rtcctl_cmd_archive(struct rtcctl *ctl, int argc, char **argv)
     struct store *s = rtcctl_store_open(ctl);
     if (!s)
         return RTCCTL_REFUSED;
-    static const char *const hdr[] = { "TIME", "FROM", "TO", "BODY" };
-    struct arch a = { NULL, NULL };
+    static const char *const hdr[] = {"TIME", "FROM", "TO", "BODY"};
+    struct arch a = {NULL, NULL};
     if (ctl->json)
         a.arr = json_array();
     else
@@ -186,7 +185,7 @@ static int pend_row(void *ctx, const struct store_offline_msg *m)
         return 0;
     }
     char *to = str_dup(m->recipient), *from = str_dup(m->sender), *ct = str_dup(m->content_type);
-    const char *row[] = { id, to, from, when, ct, size };
+    const char *row[] = {id, to, from, when, ct, size};
     if (to && from && ct)
         rtcctl_table_add(p->t, row);
     free(to);
@@ -198,9 +197,9 @@ static int pend_row(void *ctx, const struct store_offline_msg *m)
 int rtcctl_cmd_messages(struct rtcctl *ctl, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "user", required_argument, NULL, 'u' },
-        { "limit", required_argument, NULL, 'l' },
-        { NULL, 0, NULL, 0 },
+        {"user", required_argument, NULL, 'u'},
+        {"limit", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
     };
     if (rtcctl_wants_help(argc, argv)) {
         fputs(messages_help, stdout);
@@ -237,8 +236,8 @@ int rtcctl_cmd_messages(struct rtcctl *ctl, int argc, char **argv)
             return RTCCTL_REFUSED;
         }
     }
-    static const char *const hdr[] = { "ID", "TO", "FROM", "TIME", "TYPE", "BYTES" };
-    struct pend p = { NULL, NULL };
+    static const char *const hdr[] = {"ID", "TO", "FROM", "TIME", "TYPE", "BYTES"};
+    struct pend p = {NULL, NULL};
     if (ctl->json)
         p.arr = json_array();
     else
@@ -293,30 +292,29 @@ int rtcctl_cmd_stats(struct rtcctl *ctl, int argc, char **argv)
         const char *name;
         int64_t v;
     } rows[] = {
-        { "users", st.users },
-        { "users_enabled", st.users_enabled },
-        { "groups", st.groups },
-        { "group_memberships", st.memberships },
-        { "contacts", st.contacts },
-        { "presence_rules", st.presence_rules },
-        { "forwarding_rules", st.forwarding },
-        { "offline_messages", st.offline },
-        { "archive_entries", st.archive },
-        { "api_keys", st.api_keys },
-        { "registrations_saved", st.registrations },
-        { "audit_entries", st.audit },
-        { "schema_version", st.schema_version },
+        {"users", st.users},
+        {"users_enabled", st.users_enabled},
+        {"groups", st.groups},
+        {"group_memberships", st.memberships},
+        {"contacts", st.contacts},
+        {"presence_rules", st.presence_rules},
+        {"forwarding_rules", st.forwarding},
+        {"offline_messages", st.offline},
+        {"archive_entries", st.archive},
+        {"api_keys", st.api_keys},
+        {"registrations_saved", st.registrations},
+        {"audit_entries", st.audit},
+        {"schema_version", st.schema_version},
     };
     const size_t n = sizeof rows / sizeof rows[0];
     if (ctl->json) {
-        json_t *o = json_pack("{s:s, s:s}", "backend", store_backend_name(s), "realm",
-                              store_realm(s));
+        json_t *o =
+            json_pack("{s:s, s:s}", "backend", store_backend_name(s), "realm", store_realm(s));
         for (size_t i = 0; i < n; i++)
             json_object_set_new(o, rows[i].name, json_integer(rows[i].v));
         rtcctl_json_print(o);
     } else {
-        printf("%-20s %s\n%-20s %s\n", "backend", store_backend_name(s), "realm",
-               store_realm(s));
+        printf("%-20s %s\n%-20s %s\n", "backend", store_backend_name(s), "realm", store_realm(s));
         for (size_t i = 0; i < n; i++)
             printf("%-20s %lld\n", rows[i].name, (long long)rows[i].v);
     }
@@ -344,8 +342,8 @@ static int aud_row(void *ctx, const struct store_audit_entry *e)
     char when[32];
     rtcctl_time_fmt(e->at_ms, when, sizeof when);
     if (a->arr) {
-        json_array_append_new(a->arr, json_pack("{s:s, s:o, s:o, s:o, s:o}", "time", when,
-                                                "actor", rtcctl_json_str(e->actor), "action",
+        json_array_append_new(a->arr, json_pack("{s:s, s:o, s:o, s:o, s:o}", "time", when, "actor",
+                                                rtcctl_json_str(e->actor), "action",
                                                 rtcctl_json_str(e->action), "target",
                                                 rtcctl_json_str(e->target), "detail",
                                                 rtcctl_json_str(e->detail)));
@@ -353,7 +351,7 @@ static int aud_row(void *ctx, const struct store_audit_entry *e)
     }
     char *ac = str_dup(e->actor), *an = str_dup(e->action), *t = str_dup(e->target),
          *d = str_dup(e->detail);
-    const char *row[] = { when, ac, an, t, d };
+    const char *row[] = {when, ac, an, t, d};
     if (ac && an && t && d)
         rtcctl_table_add(a->t, row);
     free(ac);
@@ -366,8 +364,8 @@ static int aud_row(void *ctx, const struct store_audit_entry *e)
 int rtcctl_cmd_audit(struct rtcctl *ctl, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "limit", required_argument, NULL, 'l' },
-        { NULL, 0, NULL, 0 },
+        {"limit", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
     };
     if (rtcctl_wants_help(argc, argv)) {
         fputs(audit_help, stdout);
@@ -388,8 +386,8 @@ int rtcctl_cmd_audit(struct rtcctl *ctl, int argc, char **argv)
     struct store *s = rtcctl_store_open(ctl);
     if (!s)
         return RTCCTL_REFUSED;
-    static const char *const hdr[] = { "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL" };
-    struct aud a = { NULL, NULL };
+    static const char *const hdr[] = {"TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"};
+    struct aud a = {NULL, NULL};
     if (ctl->json)
         a.arr = json_array();
     else
@@ -425,8 +423,8 @@ static const char migrate_help[] =
 int rtcctl_cmd_migrate(struct rtcctl *ctl, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "to", required_argument, NULL, 't' },
-        { NULL, 0, NULL, 0 },
+        {"to", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
     };
     if (rtcctl_wants_help(argc, argv)) {
         fputs(migrate_help, stdout);
@@ -450,7 +448,7 @@ int rtcctl_cmd_migrate(struct rtcctl *ctl, int argc, char **argv)
         return RTCCTL_REFUSED;
     char realm[256], err[768];
     store_realm_from_domain(ctl->cfg.server.domain, realm, sizeof realm);
-    struct store_params p = { STORE_POSTGRES, to, realm, ctl->cfg.store.max_offline_per_user };
+    struct store_params p = {STORE_POSTGRES, to, realm, ctl->cfg.store.max_offline_per_user};
     struct store *dst = NULL;
     int rc = store_open(&dst, &p, err, sizeof err);
     if (rc < 0) {

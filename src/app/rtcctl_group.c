@@ -68,17 +68,17 @@ static int list_group(void *ctx, str name)
     char *n = str_dup(name);
     if (!n)
         return -ENOMEM;
-    struct count_ctx k = { 0 };
+    struct count_ctx k = {0};
     /* the walk over groups is a separate statement: a nested query is fine */
     int rc = store_group_members(c->s, str_cstr(n), count_one, &k);
     if (rc == 0) {
         if (c->arr) {
-            json_array_append_new(c->arr, json_pack("{s:s, s:I}", "name", n, "members",
-                                                    (json_int_t)k.n));
+            json_array_append_new(c->arr,
+                                  json_pack("{s:s, s:I}", "name", n, "members", (json_int_t)k.n));
         } else {
             char num[24];
             snprintf(num, sizeof num, "%lld", (long long)k.n);
-            const char *row[] = { n, num };
+            const char *row[] = {n, num};
             rtcctl_table_add(c->t, row);
         }
     }
@@ -110,8 +110,7 @@ static int members(struct rtcctl *ctl, struct store *s, int argc, char **argv)
         if (rc)
             return rc;
         json_t *arr = ctl->json ? json_array() : NULL;
-        rc = store_group_members(s, str_cstr(argv[2]), arr ? members_json : members_print,
-                                 arr);
+        rc = store_group_members(s, str_cstr(argv[2]), arr ? members_json : members_print, arr);
         if (rc == -ENOENT) {
             json_decref(arr);
             return no_group(argv[2]);
@@ -177,8 +176,8 @@ static int group_run(struct rtcctl *ctl, struct store *s, int argc, char **argv)
     if (strcmp(sub, "list") == 0) {
         if (argc != 2)
             return gusage("list: takes no arguments%s", "");
-        static const char *const hdr[] = { "NAME", "MEMBERS" };
-        struct glist c = { s, NULL, NULL };
+        static const char *const hdr[] = {"NAME", "MEMBERS"};
+        struct glist c = {s, NULL, NULL};
         if (ctl->json)
             c.arr = json_array();
         else
@@ -226,7 +225,7 @@ int rtcctl_cmd_group(struct rtcctl *ctl, int argc, char **argv)
     }
     if (argc < 2)
         return gusage("group: expected a subcommand%s", "");
-    static const char *const subs[] = { "add", "del", "list", "members" };
+    static const char *const subs[] = {"add", "del", "list", "members"};
     bool known = false;
     for (size_t i = 0; i < 4; i++)
         known |= strcmp(argv[1], subs[i]) == 0;
@@ -264,12 +263,12 @@ static int contact_row(void *ctx, const struct store_contact *c)
     struct clist *l = ctx;
     if (l->arr) {
         json_array_append_new(l->arr, json_pack("{s:o, s:o, s:o}", "uri", rtcctl_json_str(c->uri),
-                                                "display", rtcctl_json_str(c->display),
-                                                "label", rtcctl_json_str(c->label)));
+                                                "display", rtcctl_json_str(c->display), "label",
+                                                rtcctl_json_str(c->label)));
         return 0;
     }
     char *u = str_dup(c->uri), *d = str_dup(c->display), *g = str_dup(c->label);
-    const char *row[] = { g, u, d };
+    const char *row[] = {g, u, d};
     if (u && d && g)
         rtcctl_table_add(l->t, row);
     free(u);
@@ -290,8 +289,8 @@ static int contacts_run(struct rtcctl *ctl, struct store *s, const char *sub, co
     if (rc < 0)
         return rtcctl_refused(s, rc, "user %s", user);
     if (strcmp(sub, "list") == 0) {
-        static const char *const hdr[] = { "LABEL", "URI", "DISPLAY" };
-        struct clist l = { NULL, NULL };
+        static const char *const hdr[] = {"LABEL", "URI", "DISPLAY"};
+        struct clist l = {NULL, NULL};
         if (ctl->json)
             l.arr = json_array();
         else
@@ -310,8 +309,8 @@ static int contacts_run(struct rtcctl *ctl, struct store *s, const char *sub, co
     }
     bool add = strcmp(sub, "add") == 0;
     if (add) {
-        struct store_contact c = { str_cstr(user), str_cstr(uri), str_cstr(display),
-                                   str_cstr(label) };
+        struct store_contact c = {str_cstr(user), str_cstr(uri), str_cstr(display),
+                                  str_cstr(label)};
         rc = store_contact_put(s, &c);
     } else {
         rc = store_contact_del(s, str_cstr(user), str_cstr(uri));
@@ -322,13 +321,14 @@ static int contacts_run(struct rtcctl *ctl, struct store *s, const char *sub, co
     }
     if (rc == -EINVAL)
         return cusage("invalid contact entry (URI up to 512 bytes, display 128, label 64, "
-                      "UTF-8 text)%s", "");
+                      "UTF-8 text)%s",
+                      "");
     if (rc < 0)
         return rtcctl_refused(s, rc, "contacts of %s", user);
     rtcctl_audit(s, add ? "contact.put" : "contact.del", user, uri);
     if (ctl->json)
-        rtcctl_json_print(json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "action", sub, "user", user,
-                                    "uri", uri));
+        rtcctl_json_print(
+            json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "action", sub, "user", user, "uri", uri));
     else
         printf("%s: contact %s %s\n", user, uri, add ? "saved" : "deleted");
     return RTCCTL_OK;
@@ -337,9 +337,9 @@ static int contacts_run(struct rtcctl *ctl, struct store *s, const char *sub, co
 int rtcctl_cmd_contacts(struct rtcctl *ctl, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "display", required_argument, NULL, 'd' },
-        { "label", required_argument, NULL, 'l' },
-        { NULL, 0, NULL, 0 },
+        {"display", required_argument, NULL, 'd'},
+        {"label", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
     };
     if (rtcctl_wants_help(argc, argv)) {
         fputs(contacts_help, stdout);
@@ -366,8 +366,7 @@ int rtcctl_cmd_contacts(struct rtcctl *ctl, int argc, char **argv)
     if (!list && strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0)
         return cusage("contacts: unknown subcommand '%s'", sub);
     if (npos != (list ? 2 : 3))
-        return cusage(list ? "contacts %s: expected USER" : "contacts %s: expected USER URI",
-                      sub);
+        return cusage(list ? "contacts %s: expected USER" : "contacts %s: expected USER URI", sub);
     if ((*display || *label) && strcmp(sub, "add") != 0)
         return cusage("contacts %s: --display and --label go with add", sub);
     if (!store_name_valid(str_cstr(pos[1])))

@@ -53,7 +53,7 @@ int rtcctl_time_parse(const char *text, int64_t *ms_out);
  * when confirm), else one line read from stdin. 0 or RTCCTL_* exit code
  * (message printed). out has cap bytes.
  */
-int rtcctl_password(const char *given, const char *file, const char *user, bool confirm,
-                    char *out, size_t cap);
+int rtcctl_password(const char *given, const char *file, const char *user, bool confirm, char *out,
+                    size_t cap);
 
 #endif

@@ -12,7 +12,7 @@
 #include "base/map.h"
 
 #define IMPORT_MAX_LINES 1000000
-#define IMPORT_MAX_LINE 4096
+#define IMPORT_MAX_LINE  4096
 
 static const char help[] =
     "Usage: rtcctl user add NAME [--password PW | --password-file FILE] [--display NAME]\n"
@@ -44,10 +44,10 @@ struct pw_opts {
 static int parse_pw_opts(int argc, char **argv, struct pw_opts *o, bool display_ok)
 {
     static const struct option longopts[] = {
-        { "password", required_argument, NULL, 'p' },
-        { "password-file", required_argument, NULL, 'f' },
-        { "display", required_argument, NULL, 'd' },
-        { NULL, 0, NULL, 0 },
+        {"password", required_argument, NULL, 'p'},
+        {"password-file", required_argument, NULL, 'f'},
+        {"display", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     optind = 0;
@@ -79,8 +79,7 @@ static int one_name(int argc, char **argv, str *name)
         return usage("%s: expected one user name", argv[0]);
     *name = str_cstr(argv[optind]);
     if (!store_name_valid(*name))
-        return usage("invalid user name '%s' (1-64 of A-Z a-z 0-9 - _ . ! ~ * ' +)",
-                     argv[optind]);
+        return usage("invalid user name '%s' (1-64 of A-Z a-z 0-9 - _ . ! ~ * ' +)", argv[optind]);
     return 0;
 }
 
@@ -93,7 +92,7 @@ static int ok_json(struct rtcctl *ctl, const char *action, const char *name)
 
 static int cmd_add(struct rtcctl *ctl, struct store *s, int argc, char **argv)
 {
-    struct pw_opts o = { 0 };
+    struct pw_opts o = {0};
     str name;
     int rc = parse_pw_opts(argc, argv, &o, true);
     if (rc == 0)
@@ -113,7 +112,7 @@ static int cmd_add(struct rtcctl *ctl, struct store *s, int argc, char **argv)
         return rc;
     if (pw[0] == 0)
         return usage("%s: the password is empty", argv[0]);
-    struct store_user_new nu = { name, str_cstr(pw), str_cstr(o.display ? o.display : "") };
+    struct store_user_new nu = {name, str_cstr(pw), str_cstr(o.display ? o.display : "")};
     rc = store_user_add(s, &nu);
     memset(pw, 0, sizeof pw);
     if (rc < 0)
@@ -213,8 +212,8 @@ static int import_push(struct import *im, char *line, size_t lineno, char **f, s
     }
     im->lines[im->n] = line;
     im->lineno[im->n] = lineno;
-    im->v[im->n] = (struct store_user_new){ str_cstr(f[0]), str_cstr(f[1]),
-                                            nf > 2 ? str_cstr(f[2]) : STR("") };
+    im->v[im->n] =
+        (struct store_user_new){str_cstr(f[0]), str_cstr(f[1]), nf > 2 ? str_cstr(f[2]) : STR("")};
     im->n++;
     return 0;
 }
@@ -229,7 +228,7 @@ static int cmd_import(struct rtcctl *ctl, struct store *s, int argc, char **argv
         fprintf(stderr, "rtcctl: %s: %s\n", path, strerror(errno));
         return RTCCTL_REFUSED;
     }
-    struct import im = { 0 };
+    struct import im = {0};
     struct map *seen = NULL;
     int ret = RTCCTL_OK;
     if (map_new(&seen, MAP_KEY_STR, 1024) < 0) {
@@ -253,8 +252,8 @@ static int cmd_import(struct rtcctl *ctl, struct store *s, int argc, char **argv
         if (t.len == 0 || t.s[0] == '#')
             continue;
         if (im.n >= IMPORT_MAX_LINES) {
-            fprintf(stderr, "rtcctl: %s:%zu: more than %d users; nothing imported\n", path,
-                    lineno, IMPORT_MAX_LINES);
+            fprintf(stderr, "rtcctl: %s:%zu: more than %d users; nothing imported\n", path, lineno,
+                    IMPORT_MAX_LINES);
             ret = RTCCTL_REFUSED;
             goto out;
         }
@@ -277,8 +276,9 @@ static int cmd_import(struct rtcctl *ctl, struct store *s, int argc, char **argv
         if (rc == 0) {
             void *prev = map_get_str(seen, str_cstr(fl[0]));
             if (prev) {
-                fprintf(stderr, "rtcctl: %s:%zu: user '%s' is already on line %zu; nothing "
-                                "imported\n",
+                fprintf(stderr,
+                        "rtcctl: %s:%zu: user '%s' is already on line %zu; nothing "
+                        "imported\n",
                         path, lineno, fl[0], (size_t)(uintptr_t)prev);
                 free(line);
                 ret = RTCCTL_REFUSED;
@@ -300,9 +300,8 @@ static int cmd_import(struct rtcctl *ctl, struct store *s, int argc, char **argv
     size_t bad = 0;
     int rc = store_user_import(s, im.v, im.n, &bad);
     if (rc == -EEXIST || rc == -EINVAL) {
-        fprintf(stderr, "rtcctl: %s:%zu: user '%.*s' %s; nothing imported\n", path,
-                im.lineno[bad], STR_FMT(im.v[bad].name),
-                rc == -EEXIST ? "already exists" : "is invalid");
+        fprintf(stderr, "rtcctl: %s:%zu: user '%.*s' %s; nothing imported\n", path, im.lineno[bad],
+                STR_FMT(im.v[bad].name), rc == -EEXIST ? "already exists" : "is invalid");
         ret = RTCCTL_REFUSED;
         goto out;
     }
@@ -360,7 +359,7 @@ static int cmd_simple(struct rtcctl *ctl, struct store *s, int argc, char **argv
 
 static int cmd_passwd(struct rtcctl *ctl, struct store *s, int argc, char **argv)
 {
-    struct pw_opts o = { 0 };
+    struct pw_opts o = {0};
     str name;
     int rc = parse_pw_opts(argc, argv, &o, false);
     if (rc == 0)
@@ -421,7 +420,7 @@ static json_t *user_json(const struct store_user *u, json_t *groups)
 static int list_user(void *ctx, const struct store_user *u)
 {
     struct list_ctx *c = ctx;
-    struct groups_buf g = { "", c->arr ? json_array() : NULL };
+    struct groups_buf g = {"", c->arr ? json_array() : NULL};
     int rc = store_user_groups(c->s, str_cstr(u->name), add_group, &g);
     if (rc < 0) {
         json_decref(g.arr);
@@ -430,7 +429,7 @@ static int list_user(void *ctx, const struct store_user *u)
     if (c->arr) {
         json_array_append_new(c->arr, user_json(u, g.arr));
     } else {
-        const char *row[] = { u->name, u->display, u->enabled ? "yes" : "no", g.text };
+        const char *row[] = {u->name, u->display, u->enabled ? "yes" : "no", g.text};
         rtcctl_table_add(c->t, row);
     }
     return 0;
@@ -440,8 +439,8 @@ static int cmd_list(struct rtcctl *ctl, struct store *s, int argc, char **argv)
 {
     if (argc != 1)
         return usage("%s: takes no arguments", argv[0]);
-    static const char *const hdr[] = { "NAME", "DISPLAY", "ENABLED", "GROUPS" };
-    struct list_ctx c = { s, NULL, NULL };
+    static const char *const hdr[] = {"NAME", "DISPLAY", "ENABLED", "GROUPS"};
+    struct list_ctx c = {s, NULL, NULL};
     if (ctl->json)
         c.arr = json_array();
     else
@@ -473,7 +472,7 @@ static int cmd_show(struct rtcctl *ctl, struct store *s, int argc, char **argv)
         fprintf(stderr, "rtcctl: no such user: %s\n", name.s);
         return RTCCTL_REFUSED;
     }
-    struct groups_buf g = { "", json_array() };
+    struct groups_buf g = {"", json_array()};
     int64_t pending = 0;
     if (rc == 0)
         rc = store_user_groups(s, name, add_group, &g);
@@ -514,9 +513,8 @@ int rtcctl_cmd_user(struct rtcctl *ctl, int argc, char **argv)
         const char *name;
         int (*fn)(struct rtcctl *, struct store *, int, char **);
     } subs[] = {
-        { "add", cmd_add },       { "import", cmd_import }, { "del", cmd_simple },
-        { "list", cmd_list },     { "show", cmd_show },     { "passwd", cmd_passwd },
-        { "enable", cmd_simple }, { "disable", cmd_simple },
+        {"add", cmd_add},   {"import", cmd_import}, {"del", cmd_simple},    {"list", cmd_list},
+        {"show", cmd_show}, {"passwd", cmd_passwd}, {"enable", cmd_simple}, {"disable", cmd_simple},
     };
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         if (strcmp(argv[1], subs[i].name) != 0)

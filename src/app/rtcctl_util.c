@@ -38,14 +38,30 @@ int rtcctl_refused(struct store *s, int rc, const char *fmt, ...)
     va_end(ap);
     const char *why;
     switch (rc) {
-    case -EEXIST: why = "already exists"; break;
-    case -ENOENT: why = "not found"; break;
-    case -EINVAL: why = "invalid value"; break;
-    case -EDQUOT: why = "mailbox full"; break;
-    case -EBUSY: why = "the database is busy (locked too long); try again"; break;
-    case -ENOTEMPTY: why = "the target store is not empty"; break;
-    case -EIO: why = s ? store_errmsg(s) : "database error"; break;
-    default: why = strerror(-rc); break;
+    case -EEXIST:
+        why = "already exists";
+        break;
+    case -ENOENT:
+        why = "not found";
+        break;
+    case -EINVAL:
+        why = "invalid value";
+        break;
+    case -EDQUOT:
+        why = "mailbox full";
+        break;
+    case -EBUSY:
+        why = "the database is busy (locked too long); try again";
+        break;
+    case -ENOTEMPTY:
+        why = "the target store is not empty";
+        break;
+    case -EIO:
+        why = s ? store_errmsg(s) : "database error";
+        break;
+    default:
+        why = strerror(-rc);
+        break;
     }
     fprintf(stderr, ": %s\n", why);
     return RTCCTL_REFUSED;
@@ -122,7 +138,7 @@ void rtcctl_table_print(struct rtcctl_table *t)
 {
     if (!t)
         return;
-    size_t w[16] = { 0 };
+    size_t w[16] = {0};
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t c = 0; c < t->ncols && c < 16; c++) {
             size_t x = width(t->cells[r * t->ncols + c]);
@@ -216,8 +232,12 @@ int rtcctl_time_parse(const char *text, int64_t *ms_out)
             return -EINVAL;
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
         return -EINVAL;
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                     .tm_min = mi, .tm_sec = se };
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = se};
     time_t t = timegm(&tm);
     if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1) /* 2026-02-31 */
         return -EINVAL;
@@ -257,8 +277,8 @@ static int prompt_noecho(const char *prompt, char *out, size_t cap)
     return rc;
 }
 
-int rtcctl_password(const char *given, const char *file, const char *user, bool confirm,
-                    char *out, size_t cap)
+int rtcctl_password(const char *given, const char *file, const char *user, bool confirm, char *out,
+                    size_t cap)
 {
     if (given && file)
         return rtcctl_usage_error(NULL, "give --password or --password-file, not both");

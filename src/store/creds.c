@@ -16,7 +16,7 @@
 #include "base/random.h"
 #include "store/store.h"
 
-#define N_SHARDS 64
+#define N_SHARDS      64
 #define LOG_NAMES_MAX 20
 
 struct shard {
@@ -168,7 +168,7 @@ static void diff_shard(struct map *old, struct map *new, size_t *added, size_t *
 
 int store_creds_load(struct store_creds *t, struct store *s)
 {
-    struct load_ctx c = { .t = t };
+    struct load_ctx c = {.t = t};
     int rc = 0;
     for (size_t i = 0; i < N_SHARDS && rc == 0; i++)
         rc = map_new(&c.next[i], MAP_KEY_STR, 16);

@@ -32,18 +32,17 @@ int store_contact_put(struct store *s, const struct store_contact *c)
         " ON CONFLICT (owner, uri) DO UPDATE SET display = excluded.display,"
         " label = excluded.label";
     if (!store_name_valid(c->owner) || c->uri.len == 0 || !store__text_ok(c->uri, STORE_URI_MAX) ||
-        !store__text_ok(c->display, STORE_DISPLAY_MAX) ||
-        !store__text_ok(c->label, STORE_NAME_MAX))
+        !store__text_ok(c->display, STORE_DISPLAY_MAX) || !store__text_ok(c->label, STORE_NAME_MAX))
         return -EINVAL;
-    struct db_val p[] = { dbv_text(c->owner), dbv_text(c->uri), dbv_text(c->display),
-                          dbv_text(c->label) };
+    struct db_val p[] = {dbv_text(c->owner), dbv_text(c->uri), dbv_text(c->display),
+                         dbv_text(c->label)};
     return db_exec(s->db, sql, p, 4, NULL, NULL);
 }
 
 int store_contact_del(struct store *s, str owner, str uri)
 {
     static const char *const sql = "DELETE FROM contact WHERE owner = $1 AND uri = $2";
-    struct db_val p[] = { dbv_text(owner), dbv_text(uri) };
+    struct db_val p[] = {dbv_text(owner), dbv_text(uri)};
     return changes_or_enoent(s, sql, p, 2);
 }
 
@@ -55,7 +54,7 @@ struct contact_ctx {
 static int contact_row(void *ctx, const struct db_row *r)
 {
     struct contact_ctx *c = ctx;
-    struct store_contact e = { r->col[0], r->col[1], r->col[2], r->col[3] };
+    struct store_contact e = {r->col[0], r->col[1], r->col[2], r->col[3]};
     return c->cb(c->ctx, &e);
 }
 
@@ -63,14 +62,14 @@ int store_contact_list(struct store *s, str owner, store_contact_fn cb, void *ct
 {
     static const char *const sql = "SELECT owner, uri, display, label FROM contact"
                                    " WHERE owner = $1 ORDER BY label, uri";
-    struct contact_ctx c = { cb, ctx };
-    struct db_val p[] = { dbv_text(owner) };
+    struct contact_ctx c = {cb, ctx};
+    struct db_val p[] = {dbv_text(owner)};
     return db_exec(s->db, sql, p, 1, contact_row, &c);
 }
 
 /* ---- presence rules ---- */
 
-static const char *const pres_names[] = { NULL, "allow", "block", "polite-block", "pending" };
+static const char *const pres_names[] = {NULL, "allow", "block", "polite-block", "pending"};
 
 const char *store_pres_action_name(enum store_pres_action a)
 {
@@ -95,7 +94,7 @@ int store_pres_rule_set(struct store *s, str owner, str watcher, enum store_pres
     if (!store_name_valid(owner) || watcher.len == 0 || !store__text_ok(watcher, STORE_URI_MAX) ||
         a < STORE_PRES_ALLOW || a > STORE_PRES_PENDING)
         return -EINVAL;
-    struct db_val p[] = { dbv_text(owner), dbv_text(watcher), dbv_int(a) };
+    struct db_val p[] = {dbv_text(owner), dbv_text(watcher), dbv_int(a)};
     return db_exec(s->db, sql, p, 3, NULL, NULL);
 }
 
@@ -118,8 +117,8 @@ int store_pres_rule_get(struct store *s, str owner, str watcher, enum store_pres
 {
     static const char *const sql =
         "SELECT watcher, action FROM presence_rule WHERE owner = $1 AND watcher = $2";
-    struct pres_ctx c = { 0 };
-    struct db_val p[] = { dbv_text(owner), dbv_text(watcher) };
+    struct pres_ctx c = {0};
+    struct db_val p[] = {dbv_text(owner), dbv_text(watcher)};
     int rc = db_exec(s->db, sql, p, 2, pres_row, &c);
     if (rc == 0 && !c.found)
         return -ENOENT;
@@ -131,7 +130,7 @@ int store_pres_rule_get(struct store *s, str owner, str watcher, enum store_pres
 int store_pres_rule_del(struct store *s, str owner, str watcher)
 {
     static const char *const sql = "DELETE FROM presence_rule WHERE owner = $1 AND watcher = $2";
-    struct db_val p[] = { dbv_text(owner), dbv_text(watcher) };
+    struct db_val p[] = {dbv_text(owner), dbv_text(watcher)};
     return changes_or_enoent(s, sql, p, 2);
 }
 
@@ -139,8 +138,8 @@ int store_pres_rule_list(struct store *s, str owner, store_pres_rule_fn cb, void
 {
     static const char *const sql =
         "SELECT watcher, action FROM presence_rule WHERE owner = $1 ORDER BY watcher";
-    struct pres_ctx c = { .cb = cb, .ctx = ctx };
-    struct db_val p[] = { dbv_text(owner) };
+    struct pres_ctx c = {.cb = cb, .ctx = ctx};
+    struct db_val p[] = {dbv_text(owner)};
     return db_exec(s->db, sql, p, 1, pres_row, &c);
 }
 
@@ -155,16 +154,16 @@ int store_forward_set(struct store *s, str user, const struct store_forward *f)
         " busy = excluded.busy, no_answer = excluded.no_answer,"
         " no_answer_secs = excluded.no_answer_secs, not_registered = excluded.not_registered,"
         " dnd = excluded.dnd";
-    const char *t[] = { f->unconditional, f->busy, f->no_answer, f->not_registered };
+    const char *t[] = {f->unconditional, f->busy, f->no_answer, f->not_registered};
     for (size_t i = 0; i < 4; i++)
         if (!store__text_ok(str_cstr(t[i]), STORE_URI_MAX))
             return -EINVAL;
     if (!store_name_valid(user) || f->no_answer_secs > 3600)
         return -EINVAL;
-    struct db_val p[] = { dbv_text(user),        dbv_cstr(f->unconditional),
-                          dbv_cstr(f->busy),     dbv_cstr(f->no_answer),
-                          dbv_int(f->no_answer_secs), dbv_cstr(f->not_registered),
-                          dbv_int(f->dnd) };
+    struct db_val p[] = {
+        dbv_text(user),         dbv_cstr(f->unconditional), dbv_cstr(f->busy),
+        dbv_cstr(f->no_answer), dbv_int(f->no_answer_secs), dbv_cstr(f->not_registered),
+        dbv_int(f->dnd)};
     return db_exec(s->db, sql, p, 7, NULL, NULL);
 }
 
@@ -193,8 +192,8 @@ int store_forward_get(struct store *s, str user, struct store_forward *out)
         "SELECT unconditional, busy, no_answer, no_answer_secs, not_registered, dnd"
         " FROM forwarding WHERE user_name = $1";
     memset(out, 0, sizeof *out);
-    struct fwd_ctx c = { out, false };
-    struct db_val p[] = { dbv_text(user) };
+    struct fwd_ctx c = {out, false};
+    struct db_val p[] = {dbv_text(user)};
     int rc = db_exec(s->db, sql, p, 1, fwd_row, &c);
     if (rc == 0 && !c.found)
         rc = -ENOENT;
@@ -204,7 +203,7 @@ int store_forward_get(struct store *s, str user, struct store_forward *out)
 int store_forward_del(struct store *s, str user)
 {
     static const char *const sql = "DELETE FROM forwarding WHERE user_name = $1";
-    struct db_val p[] = { dbv_text(user) };
+    struct db_val p[] = {dbv_text(user)};
     return changes_or_enoent(s, sql, p, 1);
 }
 
@@ -217,6 +216,7 @@ struct enqueue_ctx {
 
 static int enqueue_fn(struct store *s, void *arg)
 {
+    static const char *const q_lock = "SELECT pg_advisory_xact_lock(hashtext($1))";
     static const char *const q_count = "SELECT COUNT(*) FROM offline_msg WHERE recipient = $1";
     static const char *const q_ins =
         "INSERT INTO offline_msg (recipient, sender, created_ms, content_type, body)"
@@ -224,13 +224,41 @@ static int enqueue_fn(struct store *s, void *arg)
     struct enqueue_ctx *c = arg;
     if (s->max_offline) {
         int64_t n = 0;
-        int rc = store__db_query_i64(s->db, q_count, c->p, 1, &n);
+        /* PostgreSQL: several nodes may enqueue for the same user at once; serialise them per
+         * recipient so that the bound holds (SQLite's write lock already does) */
+        int rc = s->db->dialect == DB_PG ? db_exec(s->db, q_lock, c->p, 1, NULL, NULL) : 0;
+        if (rc == 0)
+            rc = store__db_query_i64(s->db, q_count, c->p, 1, &n);
         if (rc < 0)
             return rc;
         if (n >= (int64_t)s->max_offline)
             return -EDQUOT;
     }
     return store__db_query_i64(s->db, q_ins, c->p, 5, &c->id);
+}
+
+static int enqueue_check(str recipient, str sender, str content_type, str body)
+{
+    if (recipient.len == 0 || !store__text_ok(recipient, STORE_URI_MAX) ||
+        !store__text_ok(sender, STORE_URI_MAX) || !store__text_ok(content_type, STORE_CTYPE_MAX) ||
+        body.len > STORE_BODY_MAX)
+        return -EINVAL;
+    return 0;
+}
+
+int store__offline_enqueue_in_txn(struct store *s, str recipient, str sender, int64_t created_ms,
+                                  str content_type, str body, int64_t *id_out)
+{
+    int rc = enqueue_check(recipient, sender, content_type, body);
+    if (rc < 0)
+        return rc;
+    struct db_val p[] = {dbv_text(recipient), dbv_text(sender), dbv_int(created_ms),
+                         dbv_text(content_type), dbv_blob(body)};
+    struct enqueue_ctx c = {p, 0};
+    rc = enqueue_fn(s, &c);
+    if (rc == 0 && id_out)
+        *id_out = c.id;
+    return rc;
 }
 
 int store_offline_enqueue(struct store *s, str recipient, str sender, int64_t created_ms,
@@ -240,9 +268,9 @@ int store_offline_enqueue(struct store *s, str recipient, str sender, int64_t cr
         !store__text_ok(sender, STORE_URI_MAX) || !store__text_ok(content_type, STORE_CTYPE_MAX) ||
         body.len > STORE_BODY_MAX)
         return -EINVAL;
-    struct db_val p[] = { dbv_text(recipient), dbv_text(sender), dbv_int(created_ms),
-                          dbv_text(content_type), dbv_blob(body) };
-    struct enqueue_ctx c = { p, 0 };
+    struct db_val p[] = {dbv_text(recipient), dbv_text(sender), dbv_int(created_ms),
+                         dbv_text(content_type), dbv_blob(body)};
+    struct enqueue_ctx c = {p, 0};
     int rc = store__txn(s, enqueue_fn, &c);
     if (rc == 0 && id_out)
         *id_out = c.id;
@@ -274,8 +302,8 @@ int store_offline_list(struct store *s, str recipient, uint32_t limit, store_off
     static const char *const sql =
         "SELECT id, recipient, sender, created_ms, content_type, body FROM offline_msg"
         " WHERE recipient = $1 ORDER BY id LIMIT $2";
-    struct offline_ctx c = { cb, ctx };
-    struct db_val p[] = { dbv_text(recipient), dbv_int(limit ? limit : INT32_MAX) };
+    struct offline_ctx c = {cb, ctx};
+    struct db_val p[] = {dbv_text(recipient), dbv_int(limit ? limit : INT32_MAX)};
     return db_exec(s->db, sql, p, 2, offline_row, &c);
 }
 
@@ -284,15 +312,15 @@ int store_offline_list_all(struct store *s, uint32_t limit, store_offline_fn cb,
     static const char *const sql =
         "SELECT id, recipient, sender, created_ms, content_type, body FROM offline_msg"
         " ORDER BY recipient, id LIMIT $1";
-    struct offline_ctx c = { cb, ctx };
-    struct db_val p[] = { dbv_int(limit ? limit : INT32_MAX) };
+    struct offline_ctx c = {cb, ctx};
+    struct db_val p[] = {dbv_int(limit ? limit : INT32_MAX)};
     return db_exec(s->db, sql, p, 1, offline_row, &c);
 }
 
 int store_offline_delete(struct store *s, int64_t id)
 {
     static const char *const sql = "DELETE FROM offline_msg WHERE id = $1";
-    struct db_val p[] = { dbv_int(id) };
+    struct db_val p[] = {dbv_int(id)};
     return changes_or_enoent(s, sql, p, 1);
 }
 
@@ -300,7 +328,7 @@ int store_offline_count(struct store *s, str recipient, int64_t *out)
 {
     static const char *const q_all = "SELECT COUNT(*) FROM offline_msg";
     static const char *const q_one = "SELECT COUNT(*) FROM offline_msg WHERE recipient = $1";
-    struct db_val p[] = { dbv_text(recipient) };
+    struct db_val p[] = {dbv_text(recipient)};
     if (recipient.len == 0)
         return store__db_query_i64(s->db, q_all, NULL, 0, out);
     return store__db_query_i64(s->db, q_one, p, 1, out);
@@ -355,8 +383,8 @@ int store_archive_append(struct store *s, str sender, const str *recipients, siz
     if (rc == 0)
         rc = text_clean(body, &clean);
     if (rc == 0) {
-        struct db_val p[] = { dbv_int(at_ms), dbv_text(sender), dbv_text(buf_str(&rc_list)),
-                              dbv_text(content_type), dbv_text(buf_str(&clean)) };
+        struct db_val p[] = {dbv_int(at_ms), dbv_text(sender), dbv_text(buf_str(&rc_list)),
+                             dbv_text(content_type), dbv_text(buf_str(&clean))};
         int64_t id = 0;
         rc = store__db_query_i64(s->db, sql, p, 5, &id);
         if (rc == 0 && id_out)
@@ -382,7 +410,8 @@ static int fts5_query(str text, struct buf *out)
             rc = buf_append_byte(out, ' ');
         rc = rc ? rc : buf_append_byte(out, '"');
         for (size_t i = 0; i < n && rc == 0; i++)
-            rc = text.s[i] == '"' ? buf_append(out, "\"\"", 2) : buf_append_byte(out, (uint8_t)text.s[i]);
+            rc = text.s[i] == '"' ? buf_append(out, "\"\"", 2)
+                                  : buf_append_byte(out, (uint8_t)text.s[i]);
         rc = rc ? rc : buf_append_byte(out, '"');
         text = str_skip(text, n);
     }
@@ -412,13 +441,13 @@ static int archive_row(void *ctx, const struct db_row *r)
 }
 
 #define ARCHIVE_COLS "a.id, a.at_ms, a.sender, a.recipients, a.content_type, a.body"
-#define ARCHIVE_FILTER_SQ                                                                      \
-    " AND ($2 = '' OR a.sender = $2 OR instr(a.recipients, ',' || $2 || ',') > 0)"             \
-    " AND ($3 = '' OR a.sender = $3 OR instr(a.recipients, ',' || $3 || ',') > 0)"             \
+#define ARCHIVE_FILTER_SQ                                                                          \
+    " AND ($2 = '' OR a.sender = $2 OR instr(a.recipients, ',' || $2 || ',') > 0)"                 \
+    " AND ($3 = '' OR a.sender = $3 OR instr(a.recipients, ',' || $3 || ',') > 0)"                 \
     " AND a.at_ms >= $4 AND a.at_ms < $5 ORDER BY a.at_ms, a.id LIMIT $6"
 
-int store_archive_search(struct store *s, const struct store_archive_query *q,
-                         store_archive_fn cb, void *ctx)
+int store_archive_search(struct store *s, const struct store_archive_query *q, store_archive_fn cb,
+                         void *ctx)
 {
     static const char *const sq_text =
         "SELECT " ARCHIVE_COLS " FROM archive a WHERE a.id IN"
@@ -446,13 +475,13 @@ int store_archive_search(struct store *s, const struct store_archive_query *q,
         sql = text.len ? sq_text : sq_any;
     }
     if (rc == 0) {
-        struct db_val p[] = { dbv_text(text),
-                              dbv_text(q->user),
-                              dbv_text(q->with),
-                              dbv_int(q->since_ms),
-                              dbv_int(q->until_ms ? q->until_ms : INT64_MAX),
-                              dbv_int(q->limit ? q->limit : 100) };
-        struct archive_ctx c = { cb, ctx };
+        struct db_val p[] = {dbv_text(text),
+                             dbv_text(q->user),
+                             dbv_text(q->with),
+                             dbv_int(q->since_ms),
+                             dbv_int(q->until_ms ? q->until_ms : INT64_MAX),
+                             dbv_int(q->limit ? q->limit : 100)};
+        struct archive_ctx c = {cb, ctx};
         rc = db_exec(s->db, sql, p, 6, archive_row, &c);
     }
     buf_free(&fq);
@@ -462,7 +491,7 @@ int store_archive_search(struct store *s, const struct store_archive_query *q,
 int store_archive_expire(struct store *s, int64_t before_ms, int64_t *removed)
 {
     static const char *const sql = "DELETE FROM archive WHERE at_ms < $1";
-    struct db_val p[] = { dbv_int(before_ms) };
+    struct db_val p[] = {dbv_int(before_ms)};
     int64_t n = 0;
     int rc = s->db->ops->exec(s->db, sql, p, 1, NULL, NULL, &n);
     if (rc == 0 && removed)
@@ -487,8 +516,8 @@ static int sha256_hex(str in, char out[65])
     return 0;
 }
 
-int store_apikey_create(struct store *s, str owner, str label, int64_t expires_ms,
-                        char key_out[33], int64_t *id_out)
+int store_apikey_create(struct store *s, str owner, str label, int64_t expires_ms, char key_out[33],
+                        int64_t *id_out)
 {
     static const char *const sql =
         "INSERT INTO api_key (owner, label, key_hash, created_ms, expires_ms)"
@@ -501,8 +530,8 @@ int store_apikey_create(struct store *s, str owner, str label, int64_t expires_m
         rc = sha256_hex(str_make(key_out, 32), hash);
     if (rc < 0)
         return rc;
-    struct db_val p[] = { dbv_text(owner), dbv_text(label), dbv_cstr(hash),
-                          dbv_int((int64_t)clock_wall_ms()), dbv_int(expires_ms) };
+    struct db_val p[] = {dbv_text(owner), dbv_text(label), dbv_cstr(hash),
+                         dbv_int((int64_t)clock_wall_ms()), dbv_int(expires_ms)};
     int64_t id = 0;
     rc = store__db_query_i64(s->db, sql, p, 5, &id);
     if (rc == 0 && id_out)
@@ -531,8 +560,8 @@ int store_apikey_check(struct store *s, str key, int64_t now_ms, char *owner_out
     char hash[65];
     if (key.len == 0 || key.len > 256 || sha256_hex(key, hash) < 0)
         return -ENOENT;
-    struct key_ctx c = { owner_out, 0, false };
-    struct db_val p[] = { dbv_cstr(hash) };
+    struct key_ctx c = {owner_out, 0, false};
+    struct db_val p[] = {dbv_cstr(hash)};
     int rc = db_exec(s->db, sql, p, 1, key_row, &c);
     if (rc == 0 && (!c.found || (c.expires && c.expires <= now_ms)))
         rc = -ENOENT;
@@ -542,7 +571,7 @@ int store_apikey_check(struct store *s, str key, int64_t now_ms, char *owner_out
 int store_apikey_del(struct store *s, int64_t id)
 {
     static const char *const sql = "DELETE FROM api_key WHERE id = $1";
-    struct db_val p[] = { dbv_int(id) };
+    struct db_val p[] = {dbv_int(id)};
     return changes_or_enoent(s, sql, p, 1);
 }
 
@@ -566,16 +595,14 @@ static int regs_save_fn(struct store *s, void *arg)
     int rc = db_exec(s->db, q_del, NULL, 0, NULL, NULL);
     for (size_t i = 0; i < c->n && rc == 0; i++) {
         const struct store_reg *r = &c->v[i];
-        const str *t[] = { &r->aor, &r->contact, &r->instance, &r->path, &r->user_agent,
-                           &r->received };
+        const str *t[] = {&r->aor,  &r->contact,    &r->instance,
+                          &r->path, &r->user_agent, &r->received};
         for (size_t k = 0; k < 6; k++)
             if (!store__text_ok(*t[k], STORE_FIELD_MAX))
                 return -EINVAL;
-        struct db_val p[] = { dbv_text(r->aor),      dbv_text(r->contact),
-                              dbv_int(r->expires_ms), dbv_int(r->q),
-                              dbv_text(r->instance), dbv_int(r->reg_id),
-                              dbv_text(r->path),     dbv_text(r->user_agent),
-                              dbv_text(r->received) };
+        struct db_val p[] = {dbv_text(r->aor),  dbv_text(r->contact),    dbv_int(r->expires_ms),
+                             dbv_int(r->q),     dbv_text(r->instance),   dbv_int(r->reg_id),
+                             dbv_text(r->path), dbv_text(r->user_agent), dbv_text(r->received)};
         rc = db_exec(s->db, q_ins, p, 9, NULL, NULL);
     }
     return rc;
@@ -583,7 +610,7 @@ static int regs_save_fn(struct store *s, void *arg)
 
 int store_regs_save(struct store *s, const struct store_reg *v, size_t n)
 {
-    struct regs_ctx c = { v, n };
+    struct regs_ctx c = {v, n};
     return store__txn(s, regs_save_fn, &c);
 }
 
@@ -614,7 +641,7 @@ int store_regs_load(struct store *s, store_reg_fn cb, void *ctx)
     static const char *const sql =
         "SELECT aor, contact, expires_ms, q, instance, reg_id, path, user_agent, received"
         " FROM registration ORDER BY aor, contact";
-    struct reg_load_ctx c = { cb, ctx };
+    struct reg_load_ctx c = {cb, ctx};
     return db_exec(s->db, sql, NULL, 0, reg_row, &c);
 }
 
@@ -627,8 +654,8 @@ int store_audit_add(struct store *s, str actor, str action, str target, str deta
     if (!store__text_ok(actor, STORE_URI_MAX) || !store__text_ok(action, STORE_NAME_MAX) ||
         !store__text_ok(target, STORE_URI_MAX) || !store__text_ok(detail, STORE_FIELD_MAX))
         return -EINVAL;
-    struct db_val p[] = { dbv_int((int64_t)clock_wall_ms()), dbv_text(actor), dbv_text(action),
-                          dbv_text(target), dbv_text(detail) };
+    struct db_val p[] = {dbv_int((int64_t)clock_wall_ms()), dbv_text(actor), dbv_text(action),
+                         dbv_text(target), dbv_text(detail)};
     return db_exec(s->db, sql, p, 5, NULL, NULL);
 }
 
@@ -640,18 +667,17 @@ struct audit_ctx {
 static int audit_row(void *ctx, const struct db_row *r)
 {
     struct audit_ctx *c = ctx;
-    struct store_audit_entry e = { store__db_i64(r, 0), store__db_i64(r, 1), r->col[2],
-                                   r->col[3], r->col[4], r->col[5] };
+    struct store_audit_entry e = {store__db_i64(r, 0), store__db_i64(r, 1), r->col[2],
+                                  r->col[3],           r->col[4],           r->col[5]};
     return c->cb(c->ctx, &e);
 }
 
 int store_audit_list(struct store *s, uint32_t limit, store_audit_fn cb, void *ctx)
 {
-    static const char *const sql =
-        "SELECT id, at_ms, actor, action, target, detail FROM"
-        " (SELECT * FROM audit ORDER BY id DESC LIMIT $1) x ORDER BY id";
-    struct audit_ctx c = { cb, ctx };
-    struct db_val p[] = { dbv_int(limit ? limit : 100) };
+    static const char *const sql = "SELECT id, at_ms, actor, action, target, detail FROM"
+                                   " (SELECT * FROM audit ORDER BY id DESC LIMIT $1) x ORDER BY id";
+    struct audit_ctx c = {cb, ctx};
+    struct db_val p[] = {dbv_int(limit ? limit : 100)};
     return db_exec(s->db, sql, p, 1, audit_row, &c);
 }
 
@@ -674,12 +700,12 @@ int store_stats_get(struct store *s, struct store_stats *out)
         " (SELECT COUNT(*) FROM forwarding), (SELECT COUNT(*) FROM offline_msg),"
         " (SELECT COUNT(*) FROM archive), (SELECT COUNT(*) FROM api_key),"
         " (SELECT COUNT(*) FROM registration), (SELECT COUNT(*) FROM audit)";
-    int64_t v[12] = { 0 };
+    int64_t v[12] = {0};
     int rc = db_exec(s->db, sql, NULL, 0, stats_row, v);
     if (rc < 0)
         return rc;
-    *out = (struct store_stats){ v[0], v[1], v[2], v[3], v[4],  v[5], v[6],
-                                 v[7], v[8], v[9], v[10], v[11], s->version };
+    *out = (struct store_stats){v[0], v[1], v[2], v[3],  v[4],  v[5],      v[6],
+                                v[7], v[8], v[9], v[10], v[11], s->version};
     return 0;
 }
 
@@ -689,20 +715,20 @@ int store_stats_get(struct store *s, struct store_stats *out)
 static const struct copy_table {
     const char *name, *cols, *types, *serial;
 } copy_tables[] = {
-    { "users", "name, display, enabled, ha1_md5, ha1_sha256, created_ms, updated_ms", "ttittii",
-      NULL },
-    { "grp", "name, created_ms", "ti", NULL },
-    { "grp_member", "grp, user_name", "tt", NULL },
-    { "contact", "owner, uri, display, label", "tttt", NULL },
-    { "presence_rule", "owner, watcher, action", "tti", NULL },
-    { "forwarding", "user_name, unconditional, busy, no_answer, no_answer_secs, not_registered, dnd",
-      "ttttiti", NULL },
-    { "api_key", "id, owner, label, key_hash, created_ms, expires_ms", "itttii", "id" },
-    { "audit", "id, at_ms, actor, action, target, detail", "iitttt", "id" },
-    { "offline_msg", "id, recipient, sender, created_ms, content_type, body", "ittitb", "id" },
-    { "archive", "id, at_ms, sender, recipients, content_type, body", "iitttt", "id" },
-    { "registration", "aor, contact, expires_ms, q, instance, reg_id, path, user_agent, received",
-      "ttiitittt", NULL },
+    {"users", "name, display, enabled, ha1_md5, ha1_sha256, created_ms, updated_ms", "ttittii",
+     NULL},
+    {"grp", "name, created_ms", "ti", NULL},
+    {"grp_member", "grp, user_name", "tt", NULL},
+    {"contact", "owner, uri, display, label", "tttt", NULL},
+    {"presence_rule", "owner, watcher, action", "tti", NULL},
+    {"forwarding", "user_name, unconditional, busy, no_answer, no_answer_secs, not_registered, dnd",
+     "ttttiti", NULL},
+    {"api_key", "id, owner, label, key_hash, created_ms, expires_ms", "itttii", "id"},
+    {"audit", "id, at_ms, actor, action, target, detail", "iitttt", "id"},
+    {"offline_msg", "id, recipient, sender, created_ms, content_type, body", "ittitb", "id"},
+    {"archive", "id, at_ms, sender, recipients, content_type, body", "iitttt", "id"},
+    {"registration", "aor, contact, expires_ms, q, instance, reg_id, path, user_agent, received",
+     "ttiitittt", NULL},
 };
 
 struct copy_ctx {
@@ -751,7 +777,7 @@ static int copy_fn(struct store *dst, void *arg)
     if (st.users || st.groups || st.offline || st.archive || st.audit || st.api_keys ||
         st.registrations)
         return -ENOTEMPTY;
-    struct copy_ctx c = { dst, NULL, NULL, 0 };
+    struct copy_ctx c = {dst, NULL, NULL, 0};
     for (size_t i = 0; i < sizeof copy_tables / sizeof copy_tables[0] && rc == 0; i++) {
         const struct copy_table *t = &copy_tables[i];
         char sel[512], ins[512], ph[128] = "";
@@ -780,7 +806,7 @@ static int copy_fn(struct store *dst, void *arg)
 
 int store_copy(struct store *src, struct store *dst, int64_t *rows)
 {
-    struct copy_all a = { src, 0 };
+    struct copy_all a = {src, 0};
     int rc = store__txn(dst, copy_fn, &a);
     if (rc == 0 && rows)
         *rows = a.rows;

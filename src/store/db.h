@@ -38,23 +38,23 @@ struct db_val {
 
 static inline struct db_val dbv_text(str s)
 {
-    return (struct db_val){ DBV_TEXT, s, 0 };
+    return (struct db_val){DBV_TEXT, s, 0};
 }
 static inline struct db_val dbv_cstr(const char *s)
 {
-    return (struct db_val){ DBV_TEXT, str_cstr(s), 0 };
+    return (struct db_val){DBV_TEXT, str_cstr(s), 0};
 }
 static inline struct db_val dbv_int(int64_t i)
 {
-    return (struct db_val){ DBV_INT, STR_NULL, i };
+    return (struct db_val){DBV_INT, STR_NULL, i};
 }
 static inline struct db_val dbv_blob(str s)
 {
-    return (struct db_val){ DBV_BLOB, s, 0 };
+    return (struct db_val){DBV_BLOB, s, 0};
 }
 static inline struct db_val dbv_null(void)
 {
-    return (struct db_val){ DBV_NULL, STR_NULL, 0 };
+    return (struct db_val){DBV_NULL, STR_NULL, 0};
 }
 
 /* One result row: n columns, each bytes (NULL column = s NULL, len 0). Borrowed during the
@@ -70,8 +70,8 @@ struct db;
 struct db_ops {
     /* Runs one statement. Errors: -EEXIST (unique violation), -ENOENT (foreign key),
      * -EBUSY (locked past the busy timeout), -EIO (other; errmsg says why). */
-    int (*exec)(struct db *db, const char *sql, const struct db_val *params, size_t n,
-                db_row_fn cb, void *ctx, int64_t *changes);
+    int (*exec)(struct db *db, const char *sql, const struct db_val *params, size_t n, db_row_fn cb,
+                void *ctx, int64_t *changes);
     /* Runs several ';'-separated statements without parameters. */
     int (*script)(struct db *db, const char *sql);
     /* write = take the write lock now (SQLite BEGIN IMMEDIATE). */

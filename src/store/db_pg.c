@@ -14,8 +14,8 @@
 #include "store/db.h"
 
 #define MAX_PARAMS 32
-#define MAX_COLS 32
-#define BYTEAOID 17
+#define MAX_COLS   32
+#define BYTEAOID   17
 
 struct db_pg {
     struct db base;
@@ -48,8 +48,7 @@ static int map_state(const char *state)
         return -EEXIST;
     if (strcmp(state, "23503") == 0)
         return -ENOENT;
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strcmp(state, "55P03") == 0)
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
         return -EBUSY;
     return -EIO;
 }
@@ -91,7 +90,7 @@ static int pg_exec(struct db *db, const char *sql, const struct db_val *p, size_
     const char *vals[MAX_PARAMS];
     int lens[MAX_PARAMS], fmts[MAX_PARAMS];
     char nums[MAX_PARAMS][24];
-    char *tmp[MAX_PARAMS] = { 0 };
+    char *tmp[MAX_PARAMS] = {0};
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         fmts[i] = 0;
@@ -145,7 +144,7 @@ static int pg_exec(struct db *db, const char *sql, const struct db_val *p, size_
                     len = bytea_decode(v, len);
                 cols[c] = str_make(v, len);
             }
-            struct db_row row = { (size_t)nc, cols };
+            struct db_row row = {(size_t)nc, cols};
             rc = cb(ctx, &row);
         }
     }
@@ -236,8 +235,8 @@ int store__db_pg_open(struct db **out, const char *url, char *err, size_t errlen
         return -ENOMEM;
     d->base.ops = &pg_ops;
     d->base.dialect = DB_PG;
-    const char *keys[] = { "dbname", "connect_timeout", "client_encoding", NULL };
-    const char *vals[] = { url, "10", "UTF8", NULL };
+    const char *keys[] = {"dbname", "connect_timeout", "client_encoding", NULL};
+    const char *vals[] = {url, "10", "UTF8", NULL};
     d->c = PQconnectdbParams(keys, vals, 1);
     if (!d->c || PQstatus(d->c) != CONNECTION_OK) {
         char msg[400];

@@ -14,9 +14,9 @@
 
 #include "store/db.h"
 
-#define STMT_CACHE 64
+#define STMT_CACHE      64
 #define BUSY_TIMEOUT_MS 5000
-#define MAX_COLS 32
+#define MAX_COLS        32
 
 struct db_sqlite {
     struct db base;
@@ -135,12 +135,11 @@ static int sq_exec(struct db *db, const char *sql, const struct db_val *p, size_
             rc = sqlite3_bind_int64(st, idx, p[i].i);
             break;
         case DBV_TEXT:
-            rc = sqlite3_bind_text64(st, idx, p[i].s.s ? p[i].s.s : "", p[i].s.len,
-                                     SQLITE_STATIC, SQLITE_UTF8);
+            rc = sqlite3_bind_text64(st, idx, p[i].s.s ? p[i].s.s : "", p[i].s.len, SQLITE_STATIC,
+                                     SQLITE_UTF8);
             break;
         case DBV_BLOB:
-            rc = sqlite3_bind_blob64(st, idx, p[i].s.s ? p[i].s.s : "", p[i].s.len,
-                                     SQLITE_STATIC);
+            rc = sqlite3_bind_blob64(st, idx, p[i].s.s ? p[i].s.s : "", p[i].s.len, SQLITE_STATIC);
             break;
         }
     }
@@ -171,7 +170,7 @@ static int sq_exec(struct db *db, const char *sql, const struct db_val *p, size_
             if (t == SQLITE_NULL)
                 cols[i] = STR_NULL;
         }
-        struct db_row r = { (size_t)nc, cols };
+        struct db_row r = {(size_t)nc, cols};
         ret = cb(ctx, &r);
         if (ret < 0)
             break;
@@ -253,9 +252,8 @@ int store__db_sqlite_open(struct db **out, const char *path, char *err, size_t e
         return -ENOMEM;
     d->base.ops = &sqlite_ops;
     d->base.dialect = DB_SQLITE;
-    int rc = sqlite3_open_v2(path, &d->h,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc));
         sqlite3_close(d->h);

@@ -24,106 +24,106 @@ struct migration {
 /* Columns shared by both dialects keep the same names and meanings; times are
  * milliseconds since the Unix epoch (UTC) in 64-bit integers. */
 static const struct migration migrations[] = {
-    { 1, "users, groups, contacts, presence rules, forwarding, api keys, audit",
-      /* SQLite */
-      "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-      "INSERT INTO meta VALUES ('users_seq', '0');"
-      "CREATE TABLE users (name TEXT PRIMARY KEY, display TEXT NOT NULL DEFAULT '',"
-      " enabled INTEGER NOT NULL DEFAULT 1, ha1_md5 TEXT NOT NULL, ha1_sha256 TEXT NOT NULL,"
-      " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
-      "CREATE TRIGGER users_seq_i AFTER INSERT ON users BEGIN"
-      " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_seq'; END;"
-      "CREATE TRIGGER users_seq_u AFTER UPDATE ON users BEGIN"
-      " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_seq'; END;"
-      "CREATE TRIGGER users_seq_d AFTER DELETE ON users BEGIN"
-      " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_seq'; END;"
-      "CREATE TABLE grp (name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);"
-      "CREATE TABLE grp_member (grp TEXT NOT NULL REFERENCES grp(name) ON DELETE CASCADE,"
-      " user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
-      " PRIMARY KEY (grp, user_name));"
-      "CREATE INDEX grp_member_user ON grp_member(user_name);"
-      "CREATE TABLE contact (owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
-      " uri TEXT NOT NULL, display TEXT NOT NULL DEFAULT '', label TEXT NOT NULL DEFAULT '',"
-      " PRIMARY KEY (owner, uri));"
-      "CREATE TABLE presence_rule (owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
-      " watcher TEXT NOT NULL, action INTEGER NOT NULL, PRIMARY KEY (owner, watcher));"
-      "CREATE TABLE forwarding (user_name TEXT PRIMARY KEY REFERENCES users(name)"
-      " ON DELETE CASCADE, unconditional TEXT NOT NULL DEFAULT '', busy TEXT NOT NULL DEFAULT '',"
-      " no_answer TEXT NOT NULL DEFAULT '', no_answer_secs INTEGER NOT NULL DEFAULT 0,"
-      " not_registered TEXT NOT NULL DEFAULT '', dnd INTEGER NOT NULL DEFAULT 0);"
-      "CREATE TABLE api_key (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, label TEXT NOT NULL,"
-      " key_hash TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL,"
-      " expires_ms INTEGER NOT NULL DEFAULT 0);"
-      "CREATE TABLE audit (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, actor TEXT NOT NULL,"
-      " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');",
-      /* PostgreSQL */
-      "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-      "INSERT INTO meta VALUES ('users_seq', '0');"
-      "CREATE TABLE users (name TEXT PRIMARY KEY, display TEXT NOT NULL DEFAULT '',"
-      " enabled INTEGER NOT NULL DEFAULT 1, ha1_md5 TEXT NOT NULL, ha1_sha256 TEXT NOT NULL,"
-      " created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
-      "CREATE FUNCTION rtcd_users_seq() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
-      " UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'users_seq';"
-      " RETURN NULL; END $f$;"
-      "CREATE TRIGGER users_seq AFTER INSERT OR UPDATE OR DELETE ON users"
-      " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_users_seq();"
-      "CREATE TABLE grp (name TEXT PRIMARY KEY, created_ms BIGINT NOT NULL);"
-      "CREATE TABLE grp_member (grp TEXT NOT NULL REFERENCES grp(name) ON DELETE CASCADE,"
-      " user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
-      " PRIMARY KEY (grp, user_name));"
-      "CREATE INDEX grp_member_user ON grp_member(user_name);"
-      "CREATE TABLE contact (owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
-      " uri TEXT NOT NULL, display TEXT NOT NULL DEFAULT '', label TEXT NOT NULL DEFAULT '',"
-      " PRIMARY KEY (owner, uri));"
-      "CREATE TABLE presence_rule (owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
-      " watcher TEXT NOT NULL, action INTEGER NOT NULL, PRIMARY KEY (owner, watcher));"
-      "CREATE TABLE forwarding (user_name TEXT PRIMARY KEY REFERENCES users(name)"
-      " ON DELETE CASCADE, unconditional TEXT NOT NULL DEFAULT '', busy TEXT NOT NULL DEFAULT '',"
-      " no_answer TEXT NOT NULL DEFAULT '', no_answer_secs INTEGER NOT NULL DEFAULT 0,"
-      " not_registered TEXT NOT NULL DEFAULT '', dnd INTEGER NOT NULL DEFAULT 0);"
-      "CREATE TABLE api_key (id BIGSERIAL PRIMARY KEY, owner TEXT NOT NULL, label TEXT NOT NULL,"
-      " key_hash TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL,"
-      " expires_ms BIGINT NOT NULL DEFAULT 0);"
-      "CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, actor TEXT NOT NULL,"
-      " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');" },
+    {1, "users, groups, contacts, presence rules, forwarding, api keys, audit",
+     /* SQLite */
+     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+     "INSERT INTO meta VALUES ('users_seq', '0');"
+     "CREATE TABLE users (name TEXT PRIMARY KEY, display TEXT NOT NULL DEFAULT '',"
+     " enabled INTEGER NOT NULL DEFAULT 1, ha1_md5 TEXT NOT NULL, ha1_sha256 TEXT NOT NULL,"
+     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+     "CREATE TRIGGER users_seq_i AFTER INSERT ON users BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_seq'; END;"
+     "CREATE TRIGGER users_seq_u AFTER UPDATE ON users BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_seq'; END;"
+     "CREATE TRIGGER users_seq_d AFTER DELETE ON users BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'users_seq'; END;"
+     "CREATE TABLE grp (name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);"
+     "CREATE TABLE grp_member (grp TEXT NOT NULL REFERENCES grp(name) ON DELETE CASCADE,"
+     " user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+     " PRIMARY KEY (grp, user_name));"
+     "CREATE INDEX grp_member_user ON grp_member(user_name);"
+     "CREATE TABLE contact (owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+     " uri TEXT NOT NULL, display TEXT NOT NULL DEFAULT '', label TEXT NOT NULL DEFAULT '',"
+     " PRIMARY KEY (owner, uri));"
+     "CREATE TABLE presence_rule (owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+     " watcher TEXT NOT NULL, action INTEGER NOT NULL, PRIMARY KEY (owner, watcher));"
+     "CREATE TABLE forwarding (user_name TEXT PRIMARY KEY REFERENCES users(name)"
+     " ON DELETE CASCADE, unconditional TEXT NOT NULL DEFAULT '', busy TEXT NOT NULL DEFAULT '',"
+     " no_answer TEXT NOT NULL DEFAULT '', no_answer_secs INTEGER NOT NULL DEFAULT 0,"
+     " not_registered TEXT NOT NULL DEFAULT '', dnd INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE api_key (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, label TEXT NOT NULL,"
+     " key_hash TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL,"
+     " expires_ms INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE audit (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, actor TEXT NOT NULL,"
+     " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');",
+     /* PostgreSQL */
+     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+     "INSERT INTO meta VALUES ('users_seq', '0');"
+     "CREATE TABLE users (name TEXT PRIMARY KEY, display TEXT NOT NULL DEFAULT '',"
+     " enabled INTEGER NOT NULL DEFAULT 1, ha1_md5 TEXT NOT NULL, ha1_sha256 TEXT NOT NULL,"
+     " created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+     "CREATE FUNCTION rtcd_users_seq() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+     " UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'users_seq';"
+     " RETURN NULL; END $f$;"
+     "CREATE TRIGGER users_seq AFTER INSERT OR UPDATE OR DELETE ON users"
+     " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_users_seq();"
+     "CREATE TABLE grp (name TEXT PRIMARY KEY, created_ms BIGINT NOT NULL);"
+     "CREATE TABLE grp_member (grp TEXT NOT NULL REFERENCES grp(name) ON DELETE CASCADE,"
+     " user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+     " PRIMARY KEY (grp, user_name));"
+     "CREATE INDEX grp_member_user ON grp_member(user_name);"
+     "CREATE TABLE contact (owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+     " uri TEXT NOT NULL, display TEXT NOT NULL DEFAULT '', label TEXT NOT NULL DEFAULT '',"
+     " PRIMARY KEY (owner, uri));"
+     "CREATE TABLE presence_rule (owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+     " watcher TEXT NOT NULL, action INTEGER NOT NULL, PRIMARY KEY (owner, watcher));"
+     "CREATE TABLE forwarding (user_name TEXT PRIMARY KEY REFERENCES users(name)"
+     " ON DELETE CASCADE, unconditional TEXT NOT NULL DEFAULT '', busy TEXT NOT NULL DEFAULT '',"
+     " no_answer TEXT NOT NULL DEFAULT '', no_answer_secs INTEGER NOT NULL DEFAULT 0,"
+     " not_registered TEXT NOT NULL DEFAULT '', dnd INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE api_key (id BIGSERIAL PRIMARY KEY, owner TEXT NOT NULL, label TEXT NOT NULL,"
+     " key_hash TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL,"
+     " expires_ms BIGINT NOT NULL DEFAULT 0);"
+     "CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, actor TEXT NOT NULL,"
+     " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');"},
 
-    { 2, "offline messages, message archive with full-text search, registrations snapshot",
-      /* SQLite: FTS5 as an external-content index kept in step by triggers */
-      "CREATE TABLE offline_msg (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-      " recipient TEXT NOT NULL, sender TEXT NOT NULL, created_ms INTEGER NOT NULL,"
-      " content_type TEXT NOT NULL, body BLOB NOT NULL);"
-      "CREATE INDEX offline_msg_rcpt ON offline_msg(recipient, id);"
-      "CREATE TABLE archive (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,"
-      " sender TEXT NOT NULL, recipients TEXT NOT NULL, content_type TEXT NOT NULL,"
-      " body TEXT NOT NULL);"
-      "CREATE INDEX archive_at ON archive(at_ms);"
-      "CREATE INDEX archive_sender ON archive(sender, at_ms);"
-      "CREATE VIRTUAL TABLE archive_fts USING fts5(body, content='archive', content_rowid='id');"
-      "CREATE TRIGGER archive_fts_i AFTER INSERT ON archive BEGIN"
-      " INSERT INTO archive_fts(rowid, body) VALUES (new.id, new.body); END;"
-      "CREATE TRIGGER archive_fts_d AFTER DELETE ON archive BEGIN"
-      " INSERT INTO archive_fts(archive_fts, rowid, body) VALUES ('delete', old.id, old.body);"
-      " END;"
-      "CREATE TABLE registration (aor TEXT NOT NULL, contact TEXT NOT NULL,"
-      " expires_ms INTEGER NOT NULL, q INTEGER NOT NULL, instance TEXT NOT NULL,"
-      " reg_id INTEGER NOT NULL, path TEXT NOT NULL, user_agent TEXT NOT NULL,"
-      " received TEXT NOT NULL, PRIMARY KEY (aor, contact));",
-      /* PostgreSQL: a stored tsvector column with a GIN index */
-      "CREATE TABLE offline_msg (id BIGSERIAL PRIMARY KEY,"
-      " recipient TEXT NOT NULL, sender TEXT NOT NULL, created_ms BIGINT NOT NULL,"
-      " content_type TEXT NOT NULL, body BYTEA NOT NULL);"
-      "CREATE INDEX offline_msg_rcpt ON offline_msg(recipient, id);"
-      "CREATE TABLE archive (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL,"
-      " sender TEXT NOT NULL, recipients TEXT NOT NULL, content_type TEXT NOT NULL,"
-      " body TEXT NOT NULL,"
-      " tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED);"
-      "CREATE INDEX archive_at ON archive(at_ms);"
-      "CREATE INDEX archive_sender ON archive(sender, at_ms);"
-      "CREATE INDEX archive_tsv ON archive USING GIN (tsv);"
-      "CREATE TABLE registration (aor TEXT NOT NULL, contact TEXT NOT NULL,"
-      " expires_ms BIGINT NOT NULL, q INTEGER NOT NULL, instance TEXT NOT NULL,"
-      " reg_id BIGINT NOT NULL, path TEXT NOT NULL, user_agent TEXT NOT NULL,"
-      " received TEXT NOT NULL, PRIMARY KEY (aor, contact));" },
+    {2, "offline messages, message archive with full-text search, registrations snapshot",
+     /* SQLite: FTS5 as an external-content index kept in step by triggers */
+     "CREATE TABLE offline_msg (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " recipient TEXT NOT NULL, sender TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+     " content_type TEXT NOT NULL, body BLOB NOT NULL);"
+     "CREATE INDEX offline_msg_rcpt ON offline_msg(recipient, id);"
+     "CREATE TABLE archive (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,"
+     " sender TEXT NOT NULL, recipients TEXT NOT NULL, content_type TEXT NOT NULL,"
+     " body TEXT NOT NULL);"
+     "CREATE INDEX archive_at ON archive(at_ms);"
+     "CREATE INDEX archive_sender ON archive(sender, at_ms);"
+     "CREATE VIRTUAL TABLE archive_fts USING fts5(body, content='archive', content_rowid='id');"
+     "CREATE TRIGGER archive_fts_i AFTER INSERT ON archive BEGIN"
+     " INSERT INTO archive_fts(rowid, body) VALUES (new.id, new.body); END;"
+     "CREATE TRIGGER archive_fts_d AFTER DELETE ON archive BEGIN"
+     " INSERT INTO archive_fts(archive_fts, rowid, body) VALUES ('delete', old.id, old.body);"
+     " END;"
+     "CREATE TABLE registration (aor TEXT NOT NULL, contact TEXT NOT NULL,"
+     " expires_ms INTEGER NOT NULL, q INTEGER NOT NULL, instance TEXT NOT NULL,"
+     " reg_id INTEGER NOT NULL, path TEXT NOT NULL, user_agent TEXT NOT NULL,"
+     " received TEXT NOT NULL, PRIMARY KEY (aor, contact));",
+     /* PostgreSQL: a stored tsvector column with a GIN index */
+     "CREATE TABLE offline_msg (id BIGSERIAL PRIMARY KEY,"
+     " recipient TEXT NOT NULL, sender TEXT NOT NULL, created_ms BIGINT NOT NULL,"
+     " content_type TEXT NOT NULL, body BYTEA NOT NULL);"
+     "CREATE INDEX offline_msg_rcpt ON offline_msg(recipient, id);"
+     "CREATE TABLE archive (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL,"
+     " sender TEXT NOT NULL, recipients TEXT NOT NULL, content_type TEXT NOT NULL,"
+     " body TEXT NOT NULL,"
+     " tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED);"
+     "CREATE INDEX archive_at ON archive(at_ms);"
+     "CREATE INDEX archive_sender ON archive(sender, at_ms);"
+     "CREATE INDEX archive_tsv ON archive USING GIN (tsv);"
+     "CREATE TABLE registration (aor TEXT NOT NULL, contact TEXT NOT NULL,"
+     " expires_ms BIGINT NOT NULL, q INTEGER NOT NULL, instance TEXT NOT NULL,"
+     " reg_id BIGINT NOT NULL, path TEXT NOT NULL, user_agent TEXT NOT NULL,"
+     " received TEXT NOT NULL, PRIMARY KEY (aor, contact));"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -191,16 +191,15 @@ int store__schema_migrate(struct db *db, int *version, char *err, size_t errlen)
         }
         if (rc == 0)
             rc = db->ops->script(db, db->dialect == DB_PG ? m->pg : m->sqlite);
-        struct db_val p[] = { dbv_int(m->version), dbv_int((int64_t)clock_wall_ms()),
-                              dbv_cstr(m->what) };
+        struct db_val p[] = {dbv_int(m->version), dbv_int((int64_t)clock_wall_ms()),
+                             dbv_cstr(m->what)};
         if (rc == 0)
             rc = db_exec(db, q_rec, p, 3, NULL, NULL);
         if (rc == 0)
             rc = db->ops->commit(db);
         if (rc < 0) {
             db->ops->rollback(db);
-            snprintf(err, errlen, "migration %d (%s) failed: %s", m->version, m->what,
-                     db->errmsg);
+            snprintf(err, errlen, "migration %d (%s) failed: %s", m->version, m->what, db->errmsg);
             return rc;
         }
         log_info("store", "applied migration %d: %s", m->version, m->what);

@@ -49,7 +49,8 @@ bool store__text_ok(str t, size_t max)
                 return false;
         if (n == 3 && c == 0xe0 && p[i + 1] < 0xa0)
             return false;
-        if (n == 4 && (c > 0xf4 || (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] > 0x8f)))
+        if (n == 4 &&
+            (c > 0xf4 || (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] > 0x8f)))
             return false;
         if (n == 3 && c == 0xed && p[i + 1] >= 0xa0) /* surrogates */
             return false;
@@ -164,7 +165,7 @@ int store_open(struct store **out, const struct store_params *p, char *err, size
 
 int store_open_config(struct store **out, const struct config *cfg, char *err, size_t errlen)
 {
-    struct store_params p = { .max_offline_per_user = cfg->store.max_offline_per_user };
+    struct store_params p = {.max_offline_per_user = cfg->store.max_offline_per_user};
     char realm[256], path[4096];
     if (store_realm_from_domain(cfg->server.domain, realm, sizeof realm) < 0) {
         snprintf(err, errlen, "server.domain is empty: no digest realm");
@@ -239,8 +240,8 @@ static int user_insert(struct store *s, const struct store_user_new *u, int64_t 
     int rc = store_ha1(u->name, str_cstr(s->realm), u->password, md5, sha);
     if (rc < 0)
         return rc;
-    struct db_val p[] = { dbv_text(u->name), dbv_text(u->display), dbv_cstr(md5), dbv_cstr(sha),
-                          dbv_int(now) };
+    struct db_val p[] = {dbv_text(u->name), dbv_text(u->display), dbv_cstr(md5), dbv_cstr(sha),
+                         dbv_int(now)};
     return db_exec(s->db, sql, p, 5, NULL, NULL);
 }
 
@@ -271,7 +272,7 @@ static int import_fn(struct store *s, void *arg)
 
 int store_user_import(struct store *s, const struct store_user_new *v, size_t n, size_t *bad)
 {
-    struct import_ctx c = { v, n, bad };
+    struct import_ctx c = {v, n, bad};
     return store__txn(s, import_fn, &c);
 }
 
@@ -289,7 +290,7 @@ static int user_del_fn(struct store *s, void *arg)
     static const char *const q_off = "DELETE FROM offline_msg WHERE recipient = $1";
     static const char *const q_user = "DELETE FROM users WHERE name = $1";
     const str *name = arg;
-    struct db_val p[] = { dbv_text(*name) };
+    struct db_val p[] = {dbv_text(*name)};
     int rc = db_exec(s->db, q_off, p, 1, NULL, NULL);
     if (rc == 0)
         rc = changes_or_enoent(s, q_user, p, 1);
@@ -330,8 +331,8 @@ static int user_get_row(void *ctx, const struct db_row *r)
 int store_user_get(struct store *s, str name, struct store_user *out)
 {
     static const char *const sql = "SELECT " USER_COLS " FROM users WHERE name = $1";
-    struct get_ctx c = { out, false };
-    struct db_val p[] = { dbv_text(name) };
+    struct get_ctx c = {out, false};
+    struct db_val p[] = {dbv_text(name)};
     int rc = db_exec(s->db, sql, p, 1, user_get_row, &c);
     if (rc == 0 && !c.found)
         rc = -ENOENT;
@@ -349,27 +350,24 @@ int store_user_passwd(struct store *s, str name, str password)
     int rc = store_ha1(name, str_cstr(s->realm), password, md5, sha);
     if (rc < 0)
         return rc;
-    struct db_val p[] = { dbv_text(name), dbv_cstr(md5), dbv_cstr(sha),
-                          dbv_int((int64_t)clock_wall_ms()) };
+    struct db_val p[] = {dbv_text(name), dbv_cstr(md5), dbv_cstr(sha),
+                         dbv_int((int64_t)clock_wall_ms())};
     return changes_or_enoent(s, sql, p, 4);
 }
 
 int store_user_set_enabled(struct store *s, str name, bool enabled)
 {
-    static const char *const sql =
-        "UPDATE users SET enabled = $2, updated_ms = $3 WHERE name = $1";
-    struct db_val p[] = { dbv_text(name), dbv_int(enabled), dbv_int((int64_t)clock_wall_ms()) };
+    static const char *const sql = "UPDATE users SET enabled = $2, updated_ms = $3 WHERE name = $1";
+    struct db_val p[] = {dbv_text(name), dbv_int(enabled), dbv_int((int64_t)clock_wall_ms())};
     return changes_or_enoent(s, sql, p, 3);
 }
 
 int store_user_set_display(struct store *s, str name, str display)
 {
-    static const char *const sql =
-        "UPDATE users SET display = $2, updated_ms = $3 WHERE name = $1";
+    static const char *const sql = "UPDATE users SET display = $2, updated_ms = $3 WHERE name = $1";
     if (!store__text_ok(display, STORE_DISPLAY_MAX))
         return -EINVAL;
-    struct db_val p[] = { dbv_text(name), dbv_text(display),
-                          dbv_int((int64_t)clock_wall_ms()) };
+    struct db_val p[] = {dbv_text(name), dbv_text(display), dbv_int((int64_t)clock_wall_ms())};
     return changes_or_enoent(s, sql, p, 3);
 }
 
@@ -389,7 +387,7 @@ static int user_list_row(void *ctx, const struct db_row *r)
 int store_user_list(struct store *s, store_user_fn cb, void *ctx)
 {
     static const char *const sql = "SELECT " USER_COLS " FROM users ORDER BY name";
-    struct list_ctx c = { cb, ctx };
+    struct list_ctx c = {cb, ctx};
     return db_exec(s->db, sql, NULL, 0, user_list_row, &c);
 }
 
@@ -406,14 +404,14 @@ int store_group_add(struct store *s, str name)
     static const char *const sql = "INSERT INTO grp (name, created_ms) VALUES ($1, $2)";
     if (!store_name_valid(name))
         return -EINVAL;
-    struct db_val p[] = { dbv_text(name), dbv_int((int64_t)clock_wall_ms()) };
+    struct db_val p[] = {dbv_text(name), dbv_int((int64_t)clock_wall_ms())};
     return db_exec(s->db, sql, p, 2, NULL, NULL);
 }
 
 int store_group_del(struct store *s, str name)
 {
     static const char *const sql = "DELETE FROM grp WHERE name = $1";
-    struct db_val p[] = { dbv_text(name) };
+    struct db_val p[] = {dbv_text(name)};
     return changes_or_enoent(s, sql, p, 1);
 }
 
@@ -433,14 +431,14 @@ static int name_row(void *ctx, const struct db_row *r)
 int store_group_list(struct store *s, store_name_fn cb, void *ctx)
 {
     static const char *const sql = "SELECT name FROM grp ORDER BY name";
-    struct name_ctx c = { cb, ctx, false };
+    struct name_ctx c = {cb, ctx, false};
     return db_exec(s->db, sql, NULL, 0, name_row, &c);
 }
 
 int store_group_exists(struct store *s, str name)
 {
     static const char *const sql = "SELECT COUNT(*) FROM grp WHERE name = $1";
-    struct db_val p[] = { dbv_text(name) };
+    struct db_val p[] = {dbv_text(name)};
     int64_t n = 0;
     int rc = store__db_query_i64(s->db, sql, p, 1, &n);
     if (rc == 0 && n == 0)
@@ -451,14 +449,14 @@ int store_group_exists(struct store *s, str name)
 int store_group_member_add(struct store *s, str group, str user)
 {
     static const char *const sql = "INSERT INTO grp_member (grp, user_name) VALUES ($1, $2)";
-    struct db_val p[] = { dbv_text(group), dbv_text(user) };
+    struct db_val p[] = {dbv_text(group), dbv_text(user)};
     return db_exec(s->db, sql, p, 2, NULL, NULL);
 }
 
 int store_group_member_del(struct store *s, str group, str user)
 {
     static const char *const sql = "DELETE FROM grp_member WHERE grp = $1 AND user_name = $2";
-    struct db_val p[] = { dbv_text(group), dbv_text(user) };
+    struct db_val p[] = {dbv_text(group), dbv_text(user)};
     return changes_or_enoent(s, sql, p, 2);
 }
 
@@ -469,16 +467,15 @@ int store_group_members(struct store *s, str group, store_name_fn cb, void *ctx)
     int rc = store_group_exists(s, group);
     if (rc < 0)
         return rc;
-    struct name_ctx c = { cb, ctx, false };
-    struct db_val p[] = { dbv_text(group) };
+    struct name_ctx c = {cb, ctx, false};
+    struct db_val p[] = {dbv_text(group)};
     return db_exec(s->db, sql, p, 1, name_row, &c);
 }
 
 int store_user_groups(struct store *s, str user, store_name_fn cb, void *ctx)
 {
-    static const char *const sql =
-        "SELECT grp FROM grp_member WHERE user_name = $1 ORDER BY grp";
-    struct name_ctx c = { cb, ctx, false };
-    struct db_val p[] = { dbv_text(user) };
+    static const char *const sql = "SELECT grp FROM grp_member WHERE user_name = $1 ORDER BY grp";
+    struct name_ctx c = {cb, ctx, false};
+    struct db_val p[] = {dbv_text(user)};
     return db_exec(s->db, sql, p, 1, name_row, &c);
 }

@@ -33,13 +33,13 @@
 struct worker;
 
 /* Bounds on fields (bytes). Longer input is refused with -EINVAL. */
-#define STORE_NAME_MAX 64     /* user, group names */
-#define STORE_DISPLAY_MAX 128 /* display names, contact display names */
-#define STORE_URI_MAX 512     /* contact URIs, forwarding targets, watchers */
+#define STORE_NAME_MAX     64  /* user, group names */
+#define STORE_DISPLAY_MAX  128 /* display names, contact display names */
+#define STORE_URI_MAX      512 /* contact URIs, forwarding targets, watchers */
 #define STORE_PASSWORD_MAX 256
-#define STORE_CTYPE_MAX 128
-#define STORE_BODY_MAX (1u << 20) /* offline message / archive body */
-#define STORE_FIELD_MAX 2048      /* registration snapshot text fields, audit detail */
+#define STORE_CTYPE_MAX    128
+#define STORE_BODY_MAX     (1u << 20) /* offline message / archive body */
+#define STORE_FIELD_MAX    2048       /* registration snapshot text fields, audit detail */
 
 struct store;
 
@@ -187,12 +187,12 @@ int store_pres_rule_list(struct store *s, str owner, store_pres_rule_fn cb, void
 /* ---- call forwarding ---------------------------------------------------- */
 
 struct store_forward {
-    char unconditional[STORE_URI_MAX + 1];  /* empty = off */
+    char unconditional[STORE_URI_MAX + 1]; /* empty = off */
     char busy[STORE_URI_MAX + 1];
     char no_answer[STORE_URI_MAX + 1];
-    uint32_t no_answer_secs;                /* ring time before no_answer applies */
+    uint32_t no_answer_secs; /* ring time before no_answer applies */
     char not_registered[STORE_URI_MAX + 1];
-    bool dnd;                               /* do not disturb */
+    bool dnd; /* do not disturb */
 };
 /* Replaces the user's rules. -ENOENT (no such user), -EINVAL. */
 int store_forward_set(struct store *s, str user, const struct store_forward *f);
@@ -240,17 +240,17 @@ struct store_archive_entry {
 int store_archive_append(struct store *s, str sender, const str *recipients, size_t nrcpt,
                          int64_t at_ms, str content_type, str body, int64_t *id_out);
 struct store_archive_query {
-    str text;            /* words that must all appear (empty = any) */
-    str user;            /* sender or a recipient (empty = any) */
-    str with;            /* the other party (empty = any) */
-    int64_t since_ms;    /* at_ms >= since (0 = no bound) */
-    int64_t until_ms;    /* at_ms < until (0 = no bound) */
-    uint32_t limit;      /* 0 = 100 */
+    str text;         /* words that must all appear (empty = any) */
+    str user;         /* sender or a recipient (empty = any) */
+    str with;         /* the other party (empty = any) */
+    int64_t since_ms; /* at_ms >= since (0 = no bound) */
+    int64_t until_ms; /* at_ms < until (0 = no bound) */
+    uint32_t limit;   /* 0 = 100 */
 };
 typedef int (*store_archive_fn)(void *ctx, const struct store_archive_entry *e);
 /* Matching entries, oldest first. */
-int store_archive_search(struct store *s, const struct store_archive_query *q,
-                         store_archive_fn cb, void *ctx);
+int store_archive_search(struct store *s, const struct store_archive_query *q, store_archive_fn cb,
+                         void *ctx);
 /* Deletes entries older than before_ms; *removed (may be NULL) gets the count. */
 int store_archive_expire(struct store *s, int64_t before_ms, int64_t *removed);
 
@@ -260,8 +260,8 @@ int store_archive_expire(struct store *s, int64_t before_ms, int64_t *removed);
  * Creates a key for owner: 32 random characters written to key_out (33 bytes)
  * and shown once; only its SHA-256 is stored. expires_ms 0 = never.
  */
-int store_apikey_create(struct store *s, str owner, str label, int64_t expires_ms,
-                        char key_out[33], int64_t *id_out);
+int store_apikey_create(struct store *s, str owner, str label, int64_t expires_ms, char key_out[33],
+                        int64_t *id_out);
 /* Checks a presented key: 0 and the owner in owner_out (STORE_NAME_MAX + 1 bytes);
  * -ENOENT when unknown or expired. */
 int store_apikey_check(struct store *s, str key, int64_t now_ms, char *owner_out);
@@ -391,8 +391,8 @@ int store_thread_offline_enqueue(struct store_thread *t, struct worker *w, str r
  * Fetches up to limit of recipient's messages in order; done runs on w with an
  * array it owns only during the call (fields borrowed until done returns).
  */
-typedef void (*store_offline_list_fn)(struct worker *w, int rc,
-                                      const struct store_offline_msg *v, size_t n, void *ctx);
+typedef void (*store_offline_list_fn)(struct worker *w, int rc, const struct store_offline_msg *v,
+                                      size_t n, void *ctx);
 int store_thread_offline_fetch(struct store_thread *t, struct worker *w, str recipient,
                                uint32_t limit, store_offline_list_fn done, void *ctx);
 /* Deletes a delivered message; done (may be NULL) gets 0 or -ENOENT. */

@@ -6,6 +6,12 @@
  * the database. Between jobs it polls the users change counter every
  * poll_ms to refresh the credential table, and removes expired archive
  * entries every expire_interval_ms.
+ *
+ * Batching: offline-message enqueues and archive appends waiting together in
+ * the queue run in one transaction (up to BATCH_MAX), each inside its own
+ * SAVEPOINT so that one failure does not undo the others; their completions
+ * are posted only after the COMMIT succeeded (a failed COMMIT fails them all),
+ * so "done with 0" always means "durable". One fsync then covers the batch.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +22,9 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "net/worker.h"
-#include "store/store.h"
+#include "store/impl.h"
+
+#define BATCH_MAX 256
 
 struct job {
     struct job *next;
@@ -25,6 +33,7 @@ struct job {
     store_done_fn done;
     void *arg;
     int rc;
+    bool batch; /* runs inside the thread's batch transaction (never opens its own) */
 };
 
 struct store_thread {
@@ -46,9 +55,9 @@ static void deliver(struct worker *w, void *arg)
     free(j);
 }
 
-static void run_job(struct store_thread *t, struct job *j)
+/* Posts the completion of a job that has run (or calls it here), frees the job. */
+static void finish_job(struct job *j)
 {
-    j->rc = j->fn ? j->fn(t->s, j->arg) : 0;
     if (!j->done) {
         free(j);
         return;
@@ -57,6 +66,90 @@ static void run_job(struct store_thread *t, struct job *j)
         return;
     j->done(NULL, j->rc, j->arg);
     free(j);
+}
+
+static void run_job(struct store_thread *t, struct job *j)
+{
+    j->rc = j->fn ? j->fn(t->s, j->arg) : 0;
+    finish_job(j);
+}
+
+struct batch {
+    struct job *head, **tail;
+    size_t n;
+    bool open;
+};
+
+/* Commits the open batch and completes its jobs (a failed COMMIT fails them all). */
+static void batch_flush(struct store_thread *t, struct batch *b)
+{
+    struct db *db = t->s->db;
+    int rc = 0;
+    if (b->open) {
+        rc = db->ops->commit(db);
+        if (rc < 0) {
+            log_warn("store", "batch of %zu write(s) not committed: %s", b->n, db->errmsg);
+            db->ops->rollback(db);
+        }
+    }
+    struct job *j = b->head;
+    while (j) {
+        struct job *next = j->next;
+        if (rc < 0 && j->rc == 0)
+            j->rc = rc;
+        finish_job(j);
+        j = next;
+    }
+    b->head = NULL;
+    b->tail = &b->head;
+    b->n = 0;
+    b->open = false;
+}
+
+static void batch_run(struct store_thread *t, struct batch *b, struct job *j)
+{
+    static const char *const sp = "SAVEPOINT job";
+    static const char *const release = "RELEASE SAVEPOINT job";
+    static const char *const undo = "ROLLBACK TO SAVEPOINT job";
+    struct db *db = t->s->db;
+    int rc = 0;
+    if (!b->open) {
+        rc = db->ops->begin(db, true);
+        b->open = rc == 0;
+    }
+    if (rc == 0)
+        rc = db_exec(db, sp, NULL, 0, NULL, NULL);
+    if (rc == 0) {
+        rc = j->fn(t->s, j->arg);
+        if (rc != 0)
+            db_exec(db, undo, NULL, 0, NULL, NULL);
+        int rc2 = db_exec(db, release, NULL, 0, NULL, NULL);
+        if (rc == 0)
+            rc = rc2;
+    }
+    j->rc = rc;
+    j->next = NULL;
+    *b->tail = j;
+    b->tail = &j->next;
+    if (++b->n >= BATCH_MAX)
+        batch_flush(t, b);
+}
+
+/* Runs a list of jobs in order, batching the consecutive batchable ones. */
+static void run_list(struct store_thread *t, struct job *list)
+{
+    struct batch b = {NULL, &b.head, 0, false};
+    while (list) {
+        struct job *j = list;
+        list = j->next;
+        if (j->batch) {
+            batch_run(t, &b, j);
+            continue;
+        }
+        batch_flush(t, &b);
+        run_job(t, j);
+    }
+    batch_flush(t, &b);
 }
 
 static void refresh_creds(struct store_thread *t)
@@ -100,12 +193,10 @@ static void *thread_main(void *arg)
     pthread_mutex_lock(&t->lock);
     for (;;) {
         while (t->head) {
-            struct job *j = t->head;
-            t->head = j->next;
-            if (!t->head)
-                t->tail = NULL;
+            struct job *list = t->head;
+            t->head = t->tail = NULL;
             pthread_mutex_unlock(&t->lock);
-            run_job(t, j);
+            run_list(t, list);
             pthread_mutex_lock(&t->lock);
         }
         if (t->stopping)
@@ -183,13 +274,13 @@ int store_thread_start(struct store_thread **out, struct store *s, struct store_
     return 0;
 }
 
-int store_thread_submit(struct store_thread *t, struct worker *w, store_job_fn job,
-                        store_done_fn done, void *arg)
+static int submit(struct store_thread *t, struct worker *w, store_job_fn job, store_done_fn done,
+                  void *arg, bool batch)
 {
     struct job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
-    *j = (struct job){ NULL, w, job, done, arg, 0 };
+    *j = (struct job){NULL, w, job, done, arg, 0, batch};
     pthread_mutex_lock(&t->lock);
     if (t->stopping) {
         pthread_mutex_unlock(&t->lock);
@@ -204,6 +295,12 @@ int store_thread_submit(struct store_thread *t, struct worker *w, store_job_fn j
     pthread_cond_signal(&t->cond);
     pthread_mutex_unlock(&t->lock);
     return 0;
+}
+
+int store_thread_submit(struct store_thread *t, struct worker *w, store_job_fn job,
+                        store_done_fn done, void *arg)
+{
+    return submit(t, w, job, done, arg, false);
 }
 
 void store_thread_stop(struct store_thread *t)
@@ -265,10 +362,9 @@ static char *dup_bytes(str s)
 static int enqueue_job(struct store *s, void *arg)
 {
     struct offline_job *j = arg;
-    return store_offline_enqueue(s, str_make(j->f.recipient, j->f.rlen),
-                                 str_make(j->f.sender, j->f.slen), j->created_ms,
-                                 str_make(j->f.ctype, j->f.clen), str_make(j->f.body, j->f.blen),
-                                 &j->id);
+    return store__offline_enqueue_in_txn(
+        s, str_make(j->f.recipient, j->f.rlen), str_make(j->f.sender, j->f.slen), j->created_ms,
+        str_make(j->f.ctype, j->f.clen), str_make(j->f.body, j->f.blen), &j->id);
 }
 
 static void enqueue_done(struct worker *w, int rc, void *arg)
@@ -301,7 +397,7 @@ int store_thread_offline_enqueue(struct store_thread *t, struct worker *w, str r
         offline_job_free(j);
         return -ENOMEM;
     }
-    int rc = store_thread_submit(t, w, enqueue_job, enqueue_done, j);
+    int rc = submit(t, w, enqueue_job, enqueue_done, j, true);
     if (rc < 0)
         offline_job_free(j);
     return rc;
@@ -329,8 +425,8 @@ static int fetch_row(void *ctx, const struct store_offline_msg *m)
     struct store_offline_msg *c = &j->v[j->n];
     j->owned[j->n++] = p;
     *c = *m;
-    const str *src[] = { &m->recipient, &m->sender, &m->content_type, &m->body };
-    str *dst[] = { &c->recipient, &c->sender, &c->content_type, &c->body };
+    const str *src[] = {&m->recipient, &m->sender, &m->content_type, &m->body};
+    str *dst[] = {&c->recipient, &c->sender, &c->content_type, &c->body};
     for (size_t i = 0; i < 4; i++) {
         if (src[i]->len)
             memcpy(p, src[i]->s, src[i]->len);
@@ -404,7 +500,7 @@ int store_thread_offline_delete(struct store_thread *t, struct worker *w, int64_
     struct delete_job *j = malloc(sizeof *j);
     if (!j)
         return -ENOMEM;
-    *j = (struct delete_job){ id, done, ctx };
+    *j = (struct delete_job){id, done, ctx};
     int rc = store_thread_submit(t, w, delete_job_fn, delete_done, j);
     if (rc < 0)
         free(j);
@@ -483,7 +579,7 @@ int store_thread_archive_append(struct store_thread *t, str sender, const str *r
         j->rlen[i] = recipients[i].len;
         p += recipients[i].len + 1;
     }
-    int rc = store_thread_submit(t, NULL, archive_job_fn, archive_done, j);
+    int rc = submit(t, NULL, archive_job_fn, archive_done, j, true);
     if (rc < 0)
         archive_job_free(j);
     return rc;

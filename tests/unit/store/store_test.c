@@ -83,7 +83,7 @@ static int teardown(void **state)
 
 static void add_user(struct store *s, const char *name, const char *pw, const char *display)
 {
-    struct store_user_new u = { str_cstr(name), str_cstr(pw), str_cstr(display) };
+    struct store_user_new u = {str_cstr(name), str_cstr(pw), str_cstr(display)};
     assert_int_equal(store_user_add(s, &u), 0);
 }
 
@@ -92,9 +92,8 @@ static void add_user(struct store *s, const char *name, const char *pw, const ch
 static void test_ha1_vectors(void **state)
 {
     char md5[33], sha[65];
-    assert_int_equal(store_ha1(STR("Mufasa"), STR("testrealm@host.com"), STR("Circle Of Life"),
-                               md5, sha),
-                     0);
+    assert_int_equal(
+        store_ha1(STR("Mufasa"), STR("testrealm@host.com"), STR("Circle Of Life"), md5, sha), 0);
     assert_string_equal(md5, "939e7578ed9e3c518a452acee763bce9"); /* RFC 2617 §3.5 */
     assert_string_equal(sha, "3ba6cd94661c5ef34598040c868f13b8775df29109986be50ad35ae537dd3aa4");
     char realm[64];
@@ -116,7 +115,7 @@ static void test_user_crud(void **state)
                         "3ba6cd94661c5ef34598040c868f13b8775df29109986be50ad35ae537dd3aa4");
     assert_true(u.created_ms > 0);
 
-    struct store_user_new dup = { STR("Mufasa"), STR("x"), STR("") };
+    struct store_user_new dup = {STR("Mufasa"), STR("x"), STR("")};
     assert_int_equal(store_user_add(s, &dup), -EEXIST);
     assert_int_equal(store_user_get(s, STR("mufasa"), &u), -ENOENT); /* case-sensitive */
 
@@ -140,17 +139,18 @@ static void test_user_crud(void **state)
 static void test_user_invalid(void **state)
 {
     struct store *s = *state;
-    const char *bad_names[] = { "", "a b", "a,b", "a:b", "a@b", "é", "<x>",
-                                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+    const char *bad_names[] = {
+        "",    "a b", "a,b", "a:b",
+        "a@b", "é",   "<x>", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
-        struct store_user_new u = { str_cstr(bad_names[i]), STR("pw"), STR("") };
+        struct store_user_new u = {str_cstr(bad_names[i]), STR("pw"), STR("")};
         assert_int_equal(store_user_add(s, &u), -EINVAL);
     }
-    struct store_user_new nopw = { STR("bob"), STR(""), STR("") };
+    struct store_user_new nopw = {STR("bob"), STR(""), STR("")};
     assert_int_equal(store_user_add(s, &nopw), -EINVAL);
-    struct store_user_new baddisp = { STR("bob"), STR("pw"), STR("a\nb") };
+    struct store_user_new baddisp = {STR("bob"), STR("pw"), STR("a\nb")};
     assert_int_equal(store_user_add(s, &baddisp), -EINVAL);
-    struct store_user_new badutf = { STR("bob"), STR("pw"), STR("\xc3\x28") };
+    struct store_user_new badutf = {STR("bob"), STR("pw"), STR("\xc3\x28")};
     assert_int_equal(store_user_add(s, &badutf), -EINVAL);
     assert_true(store_name_valid(STR("alice.smith-2_x+y")));
 }
@@ -168,9 +168,9 @@ static void test_user_import(void **state)
     struct store *s = *state;
     add_user(s, "existing", "pw", "");
     struct store_user_new v[] = {
-        { STR("u1"), STR("p1"), STR("One") },
-        { STR("u2"), STR("p2"), STR("") },
-        { STR("existing"), STR("p3"), STR("") },
+        {STR("u1"), STR("p1"), STR("One")},
+        {STR("u2"), STR("p2"), STR("")},
+        {STR("existing"), STR("p3"), STR("")},
     };
     size_t bad = 99;
     assert_int_equal(store_user_import(s, v, 3, &bad), -EEXIST);
@@ -261,13 +261,13 @@ static void test_contacts(void **state)
 {
     struct store *s = *state;
     add_user(s, "alice", "pw", "");
-    struct store_contact c1 = { STR("alice"), STR("sip:bob@example.com"), STR("Bob"), STR("work") };
-    struct store_contact c2 = { STR("alice"), STR("carol"), STR("Carol"), STR("friends") };
+    struct store_contact c1 = {STR("alice"), STR("sip:bob@example.com"), STR("Bob"), STR("work")};
+    struct store_contact c2 = {STR("alice"), STR("carol"), STR("Carol"), STR("friends")};
     assert_int_equal(store_contact_put(s, &c1), 0);
     assert_int_equal(store_contact_put(s, &c2), 0);
     c1.display = STR("Bobby");
     assert_int_equal(store_contact_put(s, &c1), 0); /* update */
-    struct store_contact bad = { STR("nobody"), STR("x"), STR(""), STR("") };
+    struct store_contact bad = {STR("nobody"), STR("x"), STR(""), STR("")};
     assert_int_equal(store_contact_put(s, &bad), -ENOENT);
     char buf[512] = "";
     assert_int_equal(store_contact_list(s, STR("alice"), join_contact, buf), 0);
@@ -310,7 +310,7 @@ static void test_forwarding(void **state)
 {
     struct store *s = *state;
     add_user(s, "alice", "pw", "");
-    struct store_forward f = { 0 }, g;
+    struct store_forward f = {0}, g;
     assert_int_equal(store_forward_get(s, STR("alice"), &g), -ENOENT);
     snprintf(f.busy, sizeof f.busy, "sip:voicemail@example.com");
     snprintf(f.no_answer, sizeof f.no_answer, "sip:bob@example.com");
@@ -386,7 +386,7 @@ static void test_offline(void **state)
 
     /* durable: visible from a second connection, in order, bytes intact */
     struct store *s2 = open_store(3);
-    struct msgs m = { 0 };
+    struct msgs m = {0};
     assert_int_equal(store_offline_list(s2, STR("bob"), 0, collect_msg, &m), 0);
     assert_int_equal(m.n, 3);
     assert_true(m.id[0] == id[0] && m.id[1] == id[1] && m.id[2] == id[2]);
@@ -433,9 +433,9 @@ static int collect_hit(void *ctx, const struct store_archive_entry *e)
 static struct hits search(struct store *s, const char *text, const char *user, const char *with,
                           int64_t since, int64_t until)
 {
-    struct store_archive_query q = { str_cstr(text), str_cstr(user), str_cstr(with), since, until,
-                                     0 };
-    struct hits h = { 0 };
+    struct store_archive_query q = {str_cstr(text), str_cstr(user), str_cstr(with),
+                                    since,          until,          0};
+    struct hits h = {0};
     assert_int_equal(store_archive_search(s, &q, collect_hit, &h), 0);
     return h;
 }
@@ -443,20 +443,20 @@ static struct hits search(struct store *s, const char *text, const char *user, c
 static void test_archive(void **state)
 {
     struct store *s = *state;
-    str bob[] = { STR("bob") }, carol_bob[] = { STR("carol"), STR("bob") };
+    str bob[] = {STR("bob")}, carol_bob[] = {STR("carol"), STR("bob")};
     assert_int_equal(store_archive_append(s, STR("alice"), bob, 1, 1000, STR("text/plain"),
                                           STR("Lunch tomorrow at noon?"), NULL),
                      0);
-    assert_int_equal(store_archive_append(s, STR("bob"), (str[]){ STR("alice") }, 1, 2000,
+    assert_int_equal(store_archive_append(s, STR("bob"), (str[]){STR("alice")}, 1, 2000,
                                           STR("text/plain"), STR("Yes, lunch at noon works"), NULL),
                      0);
     assert_int_equal(store_archive_append(s, STR("alice"), carol_bob, 2, 3000, STR("text/plain"),
                                           STR("Release \"notes\" are ready"), NULL),
                      0);
-    assert_int_equal(store_archive_append(s, STR("dave"), (str[]){ STR("erin") }, 1, 4000,
+    assert_int_equal(store_archive_append(s, STR("dave"), (str[]){STR("erin")}, 1, 4000,
                                           STR("text/plain"), STR("bad \xff byte\0"), NULL),
                      0);
-    assert_int_equal(store_archive_append(s, STR("alice"), (str[]){ STR("a,b") }, 1, 4000,
+    assert_int_equal(store_archive_append(s, STR("alice"), (str[]){STR("a,b")}, 1, 4000,
                                           STR("text/plain"), STR("x"), NULL),
                      -EINVAL);
 
@@ -472,7 +472,7 @@ static void test_archive(void **state)
     assert_int_equal(search(s, "", "bob", "", 0, 0).n, 3);
     assert_int_equal(search(s, "", "bob", "carol", 0, 0).n, 1);
     assert_int_equal(search(s, "", "alice", "bob", 0, 0).n, 3);
-    assert_int_equal(search(s, "", "bo", "", 0, 0).n, 0); /* exact party, not a prefix */
+    assert_int_equal(search(s, "", "bo", "", 0, 0).n, 0);        /* exact party, not a prefix */
     assert_int_equal(search(s, "\"notes\"", "", "", 0, 0).n, 1); /* quotes are not syntax */
     assert_int_equal(search(s, "AND OR NOT (", "", "", 0, 0).n, 0);
     h = search(s, "byte", "", "", 0, 0);
@@ -511,8 +511,8 @@ static int collect_reg(void *ctx, const struct store_reg *r)
     char *buf = ctx;
     size_t l = strlen(buf);
     snprintf(buf + l, 512 - l, "%.*s|%.*s|%lld|%u|%.*s|%u|%.*s|%.*s|%.*s;", STR_FMT(r->aor),
-             STR_FMT(r->contact), (long long)r->expires_ms, r->q, STR_FMT(r->instance),
-             r->reg_id, STR_FMT(r->path), STR_FMT(r->user_agent), STR_FMT(r->received));
+             STR_FMT(r->contact), (long long)r->expires_ms, r->q, STR_FMT(r->instance), r->reg_id,
+             STR_FMT(r->path), STR_FMT(r->user_agent), STR_FMT(r->received));
     return 0;
 }
 
@@ -520,10 +520,10 @@ static void test_regs_snapshot(void **state)
 {
     struct store *s = *state;
     struct store_reg v[] = {
-        { STR("sip:alice@x"), STR("<sip:alice@1.2.3.4:5060>"), 99000, 1000,
-          STR("<urn:uuid:1>"), 1, STR("<sip:edge;lr>"), STR("baresip"), STR("udp:1.2.3.4:5060") },
-        { STR("sip:bob@x"), STR("<sip:bob@[::1]:5062;transport=tcp>"), 88000, 500, STR(""), 0,
-          STR(""), STR(""), STR("tcp:[::1]:40000 flow=7") },
+        {STR("sip:alice@x"), STR("<sip:alice@1.2.3.4:5060>"), 99000, 1000, STR("<urn:uuid:1>"), 1,
+         STR("<sip:edge;lr>"), STR("baresip"), STR("udp:1.2.3.4:5060")},
+        {STR("sip:bob@x"), STR("<sip:bob@[::1]:5062;transport=tcp>"), 88000, 500, STR(""), 0,
+         STR(""), STR(""), STR("tcp:[::1]:40000 flow=7")},
     };
     assert_int_equal(store_regs_save(s, v, 2), 0);
     char buf[512] = "";
@@ -624,7 +624,7 @@ static void test_thread_refresh(void **state)
     struct store_creds *t;
     assert_int_equal(store_creds_new(&t), 0);
     struct store_thread *th;
-    struct store_thread_opts o = { .poll_ms = 50 };
+    struct store_thread_opts o = {.poll_ms = 50};
     assert_int_equal(store_thread_start(&th, open_store(3), t, &o), 0);
     struct cred c;
     assert_int_equal(store_creds_get(t, STR("late"), &c), -ENOENT);
@@ -707,10 +707,10 @@ static void test_thread_offline_async(void **state)
     struct worker_pool *pool;
     assert_int_equal(worker_pool_start(&pool, 1, NULL), 0);
     struct worker *wk = worker_pool_get(pool, 0);
-    struct wk_thread wt = { 0 };
+    struct wk_thread wt = {0};
     struct store_thread *th;
     assert_int_equal(store_thread_start(&th, open_store(2), NULL, NULL), 0);
-    struct wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, 0 };
+    struct wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, 0};
     assert_int_equal(worker_post(wk, note_thread, &wt), 0);
     for (int i = 0; i < 3; i++) {
         char body[8];
@@ -732,11 +732,11 @@ static void test_thread_offline_async(void **state)
     assert_int_equal(w.rc, 0);
     assert_int_equal(w.n, 2);
     /* the archive append is fire-and-forget; a later job sees it (jobs run in order) */
-    assert_int_equal(store_thread_archive_append(th, STR("alice"), (str[]){ STR("bob") }, 1, 5,
+    assert_int_equal(store_thread_archive_append(th, STR("alice"), (str[]){STR("bob")}, 1, 5,
                                                  STR("text/plain"), STR("archived hello")),
                      0);
     struct store *direct = open_store(2);
-    struct msgs m = { 0 };
+    struct msgs m = {0};
     assert_int_equal(store_offline_list(direct, STR("bob"), 0, collect_msg, &m), 0);
     first = m.id[0];
     w.done = 0;
@@ -752,6 +752,75 @@ static void test_thread_offline_async(void **state)
     worker_pool_stop(pool);
 }
 
+/* A burst queued at once runs as one batch: the bound still holds exactly, each
+ * completion says what happened to its own message, and order is kept. */
+struct burst {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, ok, full;
+    int64_t ids[64];
+    int order[64];
+};
+
+struct burst_one {
+    struct burst *b;
+    int index;
+};
+
+static struct burst_one burst_args[64];
+
+static void on_burst(struct worker *wk, int rc, int64_t id, void *ctx)
+{
+    struct burst_one *one = ctx;
+    struct burst *b = one->b;
+    pthread_mutex_lock(&b->lock);
+    if (rc == 0) {
+        b->ids[b->ok] = id;
+        b->order[b->ok] = one->index;
+        b->ok++;
+    } else if (rc == -EDQUOT) {
+        b->full++;
+    }
+    b->done++;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void test_thread_batch_burst(void **state)
+{
+    struct store *s = *state;
+    struct store_thread *th;
+    assert_int_equal(store_thread_start(&th, open_store(10), NULL, NULL), 0);
+    struct burst b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {0}, {0}};
+    for (int i = 0; i < 30; i++) {
+        burst_args[i] = (struct burst_one){&b, i};
+        assert_int_equal(store_thread_offline_enqueue(th, NULL, STR("bob"), STR("alice"), i,
+                                                      STR("text/plain"), STR("burst"), on_burst,
+                                                      &burst_args[i]),
+                         0);
+        if (i % 7 == 0) /* mix in archive appends, batched too */
+            assert_int_equal(store_thread_archive_append(th, STR("alice"), (str[]){STR("bob")}, 1,
+                                                         i, STR("text/plain"), STR("burst")),
+                             0);
+    }
+    pthread_mutex_lock(&b.lock);
+    while (b.done < 30)
+        pthread_cond_wait(&b.cond, &b.lock);
+    pthread_mutex_unlock(&b.lock);
+    store_thread_stop(th);
+    assert_int_equal(b.ok, 10);
+    assert_int_equal(b.full, 20);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(b.order[i], i); /* the first ten submitted are the ones kept */
+        if (i)
+            assert_true(b.ids[i] > b.ids[i - 1]);
+    }
+    int64_t n = 0;
+    assert_int_equal(store_offline_count(s, STR("bob"), &n), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(search(s, "burst", "", "", 0, 0).n, 5);
+}
+
 /* ---- copy (what rtcctl migrate does) ---- */
 
 static void test_copy(void **state)
@@ -760,19 +829,19 @@ static void test_copy(void **state)
     char src_path[300];
     snprintf(src_path, sizeof src_path, "/tmp/rtcd-store-copy-%d.db", (int)getpid());
     unlink(src_path);
-    struct store_params p = { STORE_SQLITE, src_path, "testrealm@host.com", 10 };
+    struct store_params p = {STORE_SQLITE, src_path, "testrealm@host.com", 10};
     struct store *src;
     char err[256];
     assert_int_equal(store_open(&src, &p, err, sizeof err), 0);
-    struct store_user_new u = { STR("Mufasa"), STR("Circle Of Life"), STR("King") };
+    struct store_user_new u = {STR("Mufasa"), STR("Circle Of Life"), STR("King")};
     assert_int_equal(store_user_add(src, &u), 0);
     assert_int_equal(store_group_add(src, STR("g")), 0);
     assert_int_equal(store_group_member_add(src, STR("g"), STR("Mufasa")), 0);
     int64_t id = 0;
-    assert_int_equal(store_offline_enqueue(src, STR("Mufasa"), STR("x"), 1, STR("a/b"),
-                                           STR("bin\0ary"), &id),
-                     0);
-    assert_int_equal(store_archive_append(src, STR("x"), (str[]){ STR("Mufasa") }, 1, 7,
+    assert_int_equal(
+        store_offline_enqueue(src, STR("Mufasa"), STR("x"), 1, STR("a/b"), STR("bin\0ary"), &id),
+        0);
+    assert_int_equal(store_archive_append(src, STR("x"), (str[]){STR("Mufasa")}, 1, 7,
                                           STR("text/plain"), STR("searchable words"), NULL),
                      0);
     assert_int_equal(store_audit_add(src, STR("t"), STR("user.add"), STR("Mufasa"), STR("")), 0);
@@ -782,7 +851,7 @@ static void test_copy(void **state)
     struct store_user got;
     assert_int_equal(store_user_get(dst, STR("Mufasa"), &got), 0);
     assert_string_equal(got.ha1_md5, "939e7578ed9e3c518a452acee763bce9");
-    struct msgs m = { 0 };
+    struct msgs m = {0};
     assert_int_equal(store_offline_list(dst, STR("Mufasa"), 0, collect_msg, &m), 0);
     assert_int_equal(m.n, 1);
     assert_int_equal(m.id[0], id);
@@ -791,9 +860,8 @@ static void test_copy(void **state)
     assert_int_equal(search(dst, "searchable", "Mufasa", "", 0, 0).n, 1);
     /* ids continue after the copied ones */
     int64_t id2 = 0;
-    assert_int_equal(store_offline_enqueue(dst, STR("Mufasa"), STR("x"), 2, STR("a/b"), STR("n"),
-                                           &id2),
-                     0);
+    assert_int_equal(
+        store_offline_enqueue(dst, STR("Mufasa"), STR("x"), 2, STR("a/b"), STR("n"), &id2), 0);
     assert_true(id2 > id);
     /* a second copy into a non-empty store is refused */
     assert_int_equal(store_copy(src, dst, NULL), -ENOTEMPTY);
@@ -815,12 +883,25 @@ int main(void)
     printf("store conformance suite: backend %s\n", pg_url ? "postgres" : "sqlite");
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_ha1_vectors),   T(test_user_crud),        T(test_user_invalid),
-        T(test_user_import),   T(test_users_seq),        T(test_groups),
-        T(test_contacts),      T(test_presence_rules),   T(test_forwarding),
-        T(test_offline),       T(test_archive),          T(test_apikeys),
-        T(test_regs_snapshot), T(test_audit_stats),      T(test_reopen_migrations),
-        T(test_creds),         T(test_thread_refresh),   T(test_thread_offline_async),
+        T(test_ha1_vectors),
+        T(test_user_crud),
+        T(test_user_invalid),
+        T(test_user_import),
+        T(test_users_seq),
+        T(test_groups),
+        T(test_contacts),
+        T(test_presence_rules),
+        T(test_forwarding),
+        T(test_offline),
+        T(test_archive),
+        T(test_apikeys),
+        T(test_regs_snapshot),
+        T(test_audit_stats),
+        T(test_reopen_migrations),
+        T(test_creds),
+        T(test_thread_refresh),
+        T(test_thread_offline_async),
+        T(test_thread_batch_burst),
         T(test_copy),
     };
     return cmocka_run_group_tests_name(pg_url ? "store/postgres" : "store/sqlite", tests, NULL,
