@@ -98,6 +98,14 @@ bool core_canonical_domain(struct sip_worker *sw, str host, str *out)
     return true;
 }
 
+bool core_is_local_uri(struct sip_worker *sw, str uri)
+{
+    struct sip_uri u;
+    if (sip_uri_parse(uri, &u) < 0 || (u.scheme != SIP_URI_SIP && u.scheme != SIP_URI_SIPS))
+        return false;
+    return core__is_local_host(sw->srv, u.host, u.has_port ? u.port : 0);
+}
+
 /* ---- timers ---- */
 
 static void on_tick(uv_timer_t *t)
@@ -266,6 +274,16 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
     struct sip_msg m;
     sip_msg_init(&m, sw->hdrs, s->lim.max_headers);
     ssize_t n = sip_msg_parse(&m, rx->data, rx->len, &s->lim, parse_flags(rx));
+    if (log_enabled(LOG_DEBUG)) {
+        char a[64];
+        log_debug("core", "%s %zu bytes from %s:%s (flow %llx) on worker %u: %.*s",
+                  handed ? "handed" : "received", rx->len, transport_name(rx->transport),
+                  net_addr_str(&rx->src, a, sizeof a), (unsigned long long)rx->flow_id,
+                  worker_index(sw->w), (int)(str_find_char(str_make(rx->data, rx->len), '\r') > 0
+                                                 ? str_find_char(str_make(rx->data, rx->len), '\r')
+                                                 : 0),
+                  rx->data);
+    }
     if (n <= 0) {
         CNT(s, parse_errors);
         if (log_enabled(LOG_DEBUG)) {

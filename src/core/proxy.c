@@ -77,7 +77,8 @@ static void local_addr_text(struct sip_worker *sw, enum transport tp, int family
     net_addr_str(ss, out, cap);
 }
 
-/* "t<hex flow>" for a connection, "u<hex address>" for a UDP source. */
+/* "t<hex flow>" for a connection, "u<hex address>" for a UDP address, "c<hex address>"
+ * for a TCP address with no connection yet (reused or opened by address). */
 static void flow_token(const struct net_dest *d, char *out, size_t cap)
 {
     if (d->transport != TRANSPORT_UDP && d->flow_id) {
@@ -94,7 +95,7 @@ static void flow_token(const struct net_dest *d, char *out, size_t cap)
         a = ((const struct sockaddr_in6 *)&d->addr)->sin6_addr.s6_addr;
         n = 16;
     }
-    size_t o = (size_t)snprintf(out, cap, "u");
+    size_t o = (size_t)snprintf(out, cap, d->transport == TRANSPORT_UDP ? "u" : "c");
     for (size_t i = 0; i < n && o + 3 < cap; i++)
         o += (size_t)snprintf(out + o, cap - o, "%02x", a[i]);
     snprintf(out + o, cap - o, "%04x", port);
@@ -125,7 +126,7 @@ static int flow_token_parse(str tok, struct net_dest *d)
         d->flow_id = v;
         return 0;
     }
-    if (tok.s[0] != 'u' || (tok.len != 1 + 12 && tok.len != 1 + 36))
+    if ((tok.s[0] != 'u' && tok.s[0] != 'c') || (tok.len != 1 + 12 && tok.len != 1 + 36))
         return -EINVAL;
     uint8_t b[18];
     size_t n = (tok.len - 1) / 2;
@@ -135,7 +136,7 @@ static int flow_token_parse(str tok, struct net_dest *d)
             return -EINVAL;
         b[i] = (uint8_t)(hi << 4 | lo);
     }
-    d->transport = TRANSPORT_UDP;
+    d->transport = tok.s[0] == 'u' ? TRANSPORT_UDP : TRANSPORT_TCP;
     uint16_t port = (uint16_t)(b[n - 2] << 8 | b[n - 1]);
     if (n == 6) {
         struct sockaddr_in *s = (struct sockaddr_in *)&d->addr;
@@ -217,7 +218,7 @@ static int target_dest(struct sip_worker *sw, const struct core_target *t,
         if (sip_addr_parse(str_cstr(t->path), &a, &rest, true) == 0)
             return proxy__uri_dest(sw, a.uri, d);
     }
-    if (t->flow_id && t->transport != TRANSPORT_UDP) {
+    if (t->flow_id && t->transport != TRANSPORT_UDP && net_flow_exists(sw->srv->net, t->flow_id)) {
         memset(d, 0, sizeof *d);
         d->transport = t->transport;
         d->flow_id = t->flow_id;
@@ -266,6 +267,28 @@ static int strip_top_via(const struct sip_msg *m, struct buf *out)
         rc = rc ? rc : buf_append(out, p, (size_t)(line_end - p));
     }
     rc = rc ? rc : buf_append(out, line_end, m->len - (size_t)(line_end - m->buf));
+    return rc;
+}
+
+/*
+ * The response m as it goes upstream on server transaction req: its Via stack is the
+ * request's (RFC 3261 §16.7 step 9 says ours is removed and the rest must match; a peer
+ * that answers with the wrong Vias — e.g. a 487 copying the CANCEL's — is mended).
+ */
+static int upstream_response(const struct sip_msg *m, const struct sip_msg *req, struct buf *out)
+{
+    buf_reset(out);
+    /* status line: up to the first header */
+    size_t first = m->nhdrs ? m->hdrs[0].off : m->headers_end;
+    int rc = buf_append(out, m->buf, first);
+    for (const struct sip_hdr *h = sip_msg_hdr(req, SIP_H_VIA); h && rc == 0;
+         h = sip_msg_hdr_next(req, h))
+        rc = buf_append(out, req->buf + h->off, h->len);
+    for (size_t i = 0; i < m->nhdrs && rc == 0; i++)
+        if (m->hdrs[i].id != SIP_H_VIA)
+            rc = buf_append(out, m->buf + m->hdrs[i].off, m->hdrs[i].len);
+    if (rc == 0)
+        rc = buf_append(out, m->buf + m->headers_end, m->len - m->headers_end);
     return rc;
 }
 
@@ -420,7 +443,7 @@ void proxy__response(struct sip_worker *sw, struct txn *ct, const struct sip_msg
     uint16_t status = m->status;
     if (status == 100)
         return;
-    if (strip_top_via(m, &sw->out) < 0)
+    if (!c->st || upstream_response(m, txn_request(c->st), &sw->out) < 0)
         return;
     str bytes = buf_str(&sw->out);
     if (status < 200) {
@@ -523,6 +546,27 @@ int proxy__via_value(struct sip_worker *sw, const struct net_dest *d, const char
     return n > 0 && (size_t)n < cap ? 0 : -ENOBUFS;
 }
 
+/* Whether every Proxy-Authorization is for our realm: they stop here (RFC 3261 §22.3). */
+static bool consume_credentials(struct sip_worker *sw, const struct sip_msg *m)
+{
+    const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_PROXY_AUTHORIZATION);
+    if (!h)
+        return false;
+    str realm = core_realm(sw->srv);
+    for (; h; h = sip_msg_hdr_next(m, h)) {
+        const char *p = NULL;
+        /* realm="..." inside the value */
+        ssize_t at = str_find(h->value, STR("realm=\""));
+        if (at < 0)
+            return false;
+        p = h->value.s + at + 7;
+        str rest = str_make(p, h->value.len - (size_t)at - 7);
+        if (!str_has_prefix(rest, realm) || rest.len <= realm.len || rest.s[realm.len] != '"')
+            return false;
+    }
+    return true;
+}
+
 int proxy__forward(struct sip_worker *sw, struct txn *st, const struct core_target *targets,
                    size_t n, const struct fwd_plan *plan)
 {
@@ -554,8 +598,11 @@ int proxy__forward(struct sip_worker *sw, struct txn *st, const struct core_targ
         if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0 ||
             (rr && record_route(sw, &in_d, &d, rrv, sizeof rrv) < 0))
             continue;
-        struct sip_hdr_edit edits[2];
+        struct sip_hdr_edit edits[3];
         size_t ne = 0;
+        if (consume_credentials(sw, m))
+            edits[ne++] = (struct sip_hdr_edit){ SIP_EDIT_REMOVE, SIP_H_PROXY_AUTHORIZATION,
+                                                 STR_NULL, STR_NULL };
         if (plan->rewrite_routes)
             edits[ne++] = (struct sip_hdr_edit){ plan->routes.len ? SIP_EDIT_REPLACE
                                                                   : SIP_EDIT_REMOVE,

@@ -324,11 +324,33 @@ static void forward_routed(struct core_req *r, const struct fwd_plan *plan)
                                     : "Server Internal Error");
 }
 
+/*
+ * A request this server forwarded to itself (a spiral): authenticated the first time.
+ * Its top Via is ours and its branch carries one of our workers' random salts, which
+ * nobody outside can know.
+ */
+static bool from_ourselves(struct core_req *r)
+{
+    struct sip_server *s = r->sw->srv;
+    const struct sip_via *v = &r->m->via;
+    if (!str_has_prefix(v->branch, STR("z9hG4bKr")) ||
+        !core__is_local_host(s, v->host, v->has_port ? v->port : 0))
+        return false;
+    ssize_t dot = str_find_char(v->branch, '.');
+    if (dot < 0)
+        return false;
+    str salt = str_sub(v->branch, (size_t)dot + 1, 8);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (s->workers[i] && str_eq(salt, str_cstr(s->workers[i]->branch_salt)))
+            return true;
+    return false;
+}
+
 static void local_request(struct core_req *r)
 {
     struct sip_server *s = r->sw->srv;
     const struct sip_msg *m = r->m;
-    bool from_local = core__is_our_domain(s, uri_host(m->from.uri));
+    bool from_local = core__is_our_domain(s, uri_host(m->from.uri)) && !from_ourselves(r);
     bool want_auth = strcmp(s->cfg->auth.challenge, "all") == 0 && from_local &&
                      m->method != SIP_M_ACK && m->method != SIP_M_CANCEL;
     if (m->method == SIP_M_REGISTER) {

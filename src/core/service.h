@@ -119,6 +119,10 @@ int core_forward(struct core_req *r, const struct core_target *targets, size_t n
  */
 bool core_canonical_domain(struct sip_worker *sw, str host, str *out);
 
+/* Whether a SIP URI names this server itself (one of its domains or addresses, and
+ * its port when the URI has one). */
+bool core_is_local_uri(struct sip_worker *sw, str uri);
+
 /* The first served domain (the realm). */
 str core_realm(const struct sip_server *s);
 struct sip_server *core_server(const struct sip_worker *sw);

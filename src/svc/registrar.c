@@ -122,6 +122,21 @@ static void answer_bindings(struct core_req *r, const struct loc_binding *b, siz
     buf_free(&pathv);
 }
 
+/* The REGISTER's top Via (after the core's RFC 3581 patch) against its source. */
+static bool behind_nat(const struct core_req *r)
+{
+    const struct sip_via *v = &r->m->via;
+    uint16_t vport = v->has_port ? v->port : 5060;
+    if (v->received.len) {
+        str host = v->host;
+        if (host.len > 2 && host.s[0] == '[')
+            host = str_sub(host, 1, host.len - 2);
+        if (!str_caseeq(host, v->received))
+            return true;
+    }
+    return vport != net_addr_port(&r->rx->src);
+}
+
 static void respond(struct core_req *r, uint16_t status, const char *reason)
 {
     core_respond(r, status, str_cstr(reason), NULL, 0, STR_NULL, STR_NULL);
@@ -235,8 +250,18 @@ void registrar_handle(struct registrar *rg, struct core_req *r)
         b->path = buf_str(&path);
         b->user_agent = ua ? ua->value : STR_NULL;
         b->transport = (uint8_t)r->rx->transport;
-        b->received = r->rx->src;
         b->flow_id = r->rx->transport == TRANSPORT_UDP ? 0 : r->rx->flow_id;
+        if (core_is_local_uri(r->sw, b->contact)) {
+            /* a Contact that is this server: requests go there (and meet loop detection) */
+            b->flow_id = 0;
+            outbound = false;
+            continue;
+        }
+        /* the source address is where the device is reached when it sits behind a NAT
+         * (its Via says another address than the one it came from) or asks for an
+         * outbound flow; otherwise its Contact is (it may register for another socket) */
+        if (behind_nat(r) || (b->instance.len && b->reg_id))
+            b->received = r->rx->src;
     }
     int rc = loc_update(rg->loc, str_cstr(aor), v, n, r->now, a, &cur, &ncur);
     buf_free(&path);
