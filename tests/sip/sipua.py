@@ -26,6 +26,7 @@ class UA:
         self.port = self.sock.getsockname()[1]
         self.domain = "localhost"
         self.nc = 0
+        self.last = ""
 
     def tok(self):
         return "%x" % random.getrandbits(48)
@@ -98,6 +99,7 @@ class UA:
                 continue
             st = int(m.group(1))
             if st >= 200:
+                self.last = data
                 return st, data
         return 0, ""
 
@@ -118,6 +120,9 @@ def main():
     ap.add_argument("--prefix", default="m")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--expires", type=int, default=300)
+    ap.add_argument("--no-register", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="listen: do not unregister at the end")
     a = ap.parse_args()
     ua = UA(a.server, a.user, a.password, a.port)
     host = a.server
@@ -131,12 +136,21 @@ def main():
                 print(f"FAILED {body} {st}", flush=True)
                 return 1
         return 0
-    if a.cmd == "listen":
-        contact = f"Contact: <sip:{a.user}@127.0.0.1:{ua.port}>\r\nExpires: 300\r\n"
+    if a.cmd == "register":
+        contact = f"Contact: <sip:{a.user}@127.0.0.1:{ua.port}>\r\nExpires: {a.expires}\r\n"
         st = ua.transact("REGISTER", f"sip:{host}", f"<sip:{a.user}@localhost>", "", contact)
-        print(f"REGISTERED {st}", flush=True)
-        if st != 200:
-            return 1
+        print(f"STATUS {st}", flush=True)
+        for l in ua.last.split("\r\n"):
+            if re.match(r"(?i)(min-expires|contact|retry-after)\s*:", l):
+                print(l, flush=True)
+        return 0
+    if a.cmd == "listen":
+        if not a.no_register:
+            contact = f"Contact: <sip:{a.user}@127.0.0.1:{ua.port}>\r\nExpires: 300\r\n"
+            st = ua.transact("REGISTER", f"sip:{host}", f"<sip:{a.user}@localhost>", "", contact)
+            print(f"REGISTERED {st}", flush=True)
+            if st != 200:
+                return 1
         seen = set()
         end = time.time() + a.seconds
         while time.time() < end:
@@ -151,8 +165,9 @@ def main():
                 if key not in seen:
                     seen.add(key)
                     print("GOT " + data.split("\r\n\r\n", 1)[1], flush=True)
-        contact = f"Contact: <sip:{a.user}@127.0.0.1:{ua.port}>\r\nExpires: 0\r\n"
-        ua.transact("REGISTER", f"sip:{host}", f"<sip:{a.user}@localhost>", "", contact)
+        if not a.keep:
+            contact = f"Contact: <sip:{a.user}@127.0.0.1:{ua.port}>\r\nExpires: 0\r\n"
+            ua.transact("REGISTER", f"sip:{host}", f"<sip:{a.user}@localhost>", "", contact)
         return 0
     return 2
 
