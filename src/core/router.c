@@ -187,6 +187,11 @@ static bool authenticate(struct core_req *r, bool is_register)
                      STR_NULL, STR_NULL);
         return false;
     }
+    /*
+     * RFC 7616 §3.4.6 suggests checking that the digest uri is the Request-URI. It is
+     * not enforced: deployed clients (sipp among them) put their next hop there, and a
+     * replay for another Request-URI is already stopped by the nonce-count table.
+     */
     enum digest_alg alg = DIGEST_MD5;
     if (c.algorithm.len && digest_alg_parse(c.algorithm, &alg) < 0) {
         challenge(r, is_register, false);
