@@ -11,13 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "base/config.h"
 #include "base/log.h"
 #include "net/worker.h"
+#include "core/core.h"
 #include "store/store.h"
 #include "stun/stun.h"
+#include "svc/home.h"
 
 #define MAX_SETS 256
 
@@ -119,8 +122,53 @@ struct server {
     struct worker_pool *workers;
     struct store_creds *creds;   /* read by workers: SIP digest, TURN */
     struct store_thread *store;  /* owns the database connection */
+    struct sip_server *sip;
+    struct home *home;
     int stop_signal;
 };
+
+static unsigned worker_count(const struct config *cfg)
+{
+    if (cfg->server.workers)
+        return cfg->server.workers;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (unsigned)cores : 1;
+}
+
+/* The SIP server and the home services behind it. -1 with the reason logged. */
+static int sip_start(struct server *s)
+{
+    char err[512];
+    unsigned n = worker_count(&s->cfg);
+    int rc = sip_server_new(&s->sip, &s->cfg, n,
+                            &(struct sip_server_deps){ .creds = s->creds }, err, sizeof err);
+    if (rc < 0) {
+        log_error("rtcd", "%s", err);
+        return -1;
+    }
+    rc = home_new(&s->home, &s->cfg, s->sip, s->store, s->creds);
+    if (rc < 0) {
+        log_error("rtcd", "sip: %s", strerror(-rc));
+        return -1;
+    }
+    struct core_services svc;
+    home_services(s->home, &svc);
+    sip_server_set_services(s->sip, &svc);
+    rc = home_load(s->home);
+    if (rc < 0)
+        log_warn("rtcd", "registrations not restored: %s", strerror(-rc));
+    return 0;
+}
+
+static void sip_stop(struct server *s)
+{
+    if (s->home)
+        home_save(s->home);
+    home_free(s->home);
+    s->home = NULL;
+    sip_server_free(s->sip);
+    s->sip = NULL;
+}
 
 /*
  * Opens the store named by the configuration (applying migrations), loads the
@@ -189,13 +237,40 @@ static void hooks_stop(struct worker *w, void *ctx)
 }
 
 /* Prepares the services to run (before the workers start). 0 or a negative errno. */
+/* TURN long-term keys from the store's users: the digest HA1 (MD5) for the realm. */
+static int turn_lookup(void *ctx, const char *user_c, const char *realm_c, uint8_t key[16])
+{
+    str user = str_cstr(user_c), realm = str_cstr(realm_c);
+    struct server *s = ctx;
+    struct cred c;
+    if (!s->creds || store_creds_get(s->creds, user, &c) < 0 || !c.enabled)
+        return -ENOENT;
+    char want[STORE_NAME_MAX + 1];
+    if (store_realm_from_domain(s->cfg.server.domain, want, sizeof want) < 0 ||
+        !str_eq(realm, str_cstr(want)))
+        return -ENOENT; /* the stored HA1 is only the key for the store's own realm */
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(c.ha1_md5 + 2 * i, "%2x", &v) != 1)
+            return -ENOENT;
+        key[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
 static int services_new(struct server *s)
 {
     bool all = s->only == NULL;
+    if (all || strcmp(s->only, "sip") == 0) {
+        if (sip_start(s) < 0)
+            return -EINVAL;
+        s->hooks[s->nhooks++] = (struct worker_hooks){ sip_server_worker_start,
+                                                       sip_server_worker_stop, s->sip };
+    }
     if (all || strcmp(s->only, "turn") == 0) {
-        /* Long-term users of the store come through the lookup callback, wired
-         * when the store is there; REST and turn.users credentials need nothing. */
-        int rc = turn_service_new(&s->turn, &s->cfg, NULL, NULL);
+        /* REST and turn.users credentials need nothing; store users come through
+         * the lookup (not with --only turn, which runs without the store). */
+        int rc = turn_service_new(&s->turn, &s->cfg, s->creds ? turn_lookup : NULL, s);
         if (rc < 0) {
             log_error("rtcd", "cannot prepare TURN: %s", strerror(-rc));
             return rc;
@@ -208,6 +283,8 @@ static int services_new(struct server *s)
 
 static int services_error(struct server *s)
 {
+    if (s->sip && sip_server_start_error(s->sip) < 0)
+        return sip_server_start_error(s->sip);
     if (s->turn && turn_service_error(s->turn) < 0)
         return turn_service_error(s->turn);
     return 0;
@@ -232,14 +309,16 @@ static int run(struct server *s)
     struct worker_hooks hooks = { hooks_start, hooks_stop, s };
     int rc = services_new(s);
     if (rc == 0)
-        rc = worker_pool_start(&s->workers, s->cfg.server.workers, &hooks);
+        rc = worker_pool_start(&s->workers, worker_count(&s->cfg), &hooks);
     if (rc == 0 && services_error(s) < 0) {
         rc = services_error(s);
         log_error("rtcd", "cannot start: %s", strerror(-rc));
         worker_pool_stop(s->workers);
-    } else if (rc < 0) {
+        s->workers = NULL;
+    } else if (rc < 0 && rc != -EINVAL) {
         log_error("rtcd", "cannot start workers: %s", strerror(-rc));
-    } else {
+    }
+    if (rc == 0) {
         /* Test scripts wait for this exact line ("ready:"). */
         log_info("rtcd", "ready: rtcd %s, domain %s, %u worker(s), data in %s%s%s", RTCD_VERSION,
                  s->cfg.server.domain, worker_pool_size(s->workers), s->cfg.server.data_dir,
@@ -248,6 +327,7 @@ static int run(struct server *s)
         log_info("rtcd", "stopping on %s", strsignal(s->stop_signal));
         worker_pool_stop(s->workers);
     }
+    sip_stop(s);
     store_stop(s);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);

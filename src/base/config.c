@@ -132,6 +132,9 @@ static const struct directive directives[] = {
 
     { "auth", "challenge", CFG_ENUM, OFF(auth.challenge), "all", 0, 0, "all|register|none",
       "which requests are challenged for digest credentials" },
+    { "auth", "algorithms", CFG_STR, OFF(auth.algorithms), "MD5, SHA-256", 0, 0, NULL,
+      "digest algorithms challenged, in order (MD5, SHA-256); clients that take the first "
+      "challenge they see need MD5 first" },
     { "auth", "nonce_lifetime", CFG_UINT, OFF(auth.nonce_lifetime), "300", 10, 86400, NULL,
       "seconds a digest nonce stays valid (then stale=true)" },
     { "auth", "max_failures", CFG_UINT, OFF(auth.max_failures), "10", 1, 1000000, NULL,
@@ -566,6 +569,27 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->sip.t1_ms > c->sip.t2_ms) {
         errf(err, errlen, "sip.t1_ms: %u is above sip.t2_ms %u", c->sip.t1_ms, c->sip.t2_ms);
         return -EINVAL;
+    }
+    {
+        str list = str_cstr(c->auth.algorithms);
+        size_t count = 0;
+        while (list.len) {
+            ssize_t comma = str_find_char(list, ',');
+            str a = str_trim(comma < 0 ? list : str_sub(list, 0, (size_t)comma));
+            list = comma < 0 ? STR_NULL : str_skip(list, (size_t)comma + 1);
+            if (!a.len)
+                continue;
+            if (!str_caseeq(a, STR("MD5")) && !str_caseeq(a, STR("SHA-256"))) {
+                errf(err, errlen, "auth.algorithms: '%s': expected MD5 and/or SHA-256",
+                     c->auth.algorithms);
+                return -EINVAL;
+            }
+            count++;
+        }
+        if (count == 0) {
+            errf(err, errlen, "auth.algorithms: must name MD5 or SHA-256");
+            return -EINVAL;
+        }
     }
     if (strcmp(c->store.backend, "postgres") == 0 && !*c->store.url) {
         errf(err, errlen, "store.url: must be set when store.backend = postgres");

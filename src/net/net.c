@@ -41,6 +41,8 @@ struct net {
     pthread_mutex_t lock;        /* guards bound ports and per_ip */
     uint16_t bound_port[CONFIG_MAX_LISTEN];
     struct map *per_ip; /* raw address bytes → connection count (as uintptr_t) */
+    pthread_mutex_t flows_lock;
+    struct map *alive; /* every open flow id (any worker) → 1 */
     _Atomic uint32_t conns;
     struct counters c;
 };
@@ -173,7 +175,9 @@ int net_new(struct net **out, const struct listen_list *listen, const struct net
         return -ENOMEM;
     n->workers = calloc(nworkers ? nworkers : 1, sizeof *n->workers);
     n->wk = calloc(nworkers ? nworkers : 1, sizeof *n->wk);
-    if (!n->workers || !n->wk || map_new(&n->per_ip, MAP_KEY_STR, 64) < 0) {
+    if (!n->workers || !n->wk || map_new(&n->per_ip, MAP_KEY_STR, 64) < 0 ||
+        map_new(&n->alive, MAP_KEY_INT, 1024) < 0) {
+        map_free(n->per_ip);
         free(n->workers);
         free(n->wk);
         free(n);
@@ -195,6 +199,7 @@ int net_new(struct net **out, const struct listen_list *listen, const struct net
     n->h = *h;
     n->nworkers = nworkers ? nworkers : 1;
     pthread_mutex_init(&n->lock, NULL);
+    pthread_mutex_init(&n->flows_lock, NULL);
     *out = n;
     return 0;
 }
@@ -204,7 +209,9 @@ void net_free(struct net *n)
     if (!n)
         return;
     map_free(n->per_ip);
+    map_free(n->alive);
     pthread_mutex_destroy(&n->lock);
+    pthread_mutex_destroy(&n->flows_lock);
     free(n->workers);
     free(n->wk);
     free(n);
@@ -233,6 +240,24 @@ const struct sockaddr_storage *net_local_addr(const struct net *n, enum transpor
         if (n->listen.v[i].transport == t && n->listen.v[i].addr.ss_family == family)
             return &n->listen.v[i].addr;
     return NULL;
+}
+
+static void alive_set(struct net *n, uint64_t id, bool on)
+{
+    pthread_mutex_lock(&n->flows_lock);
+    if (on)
+        map_set_int(n->alive, id, (void *)1, NULL);
+    else
+        map_del_int(n->alive, id);
+    pthread_mutex_unlock(&n->flows_lock);
+}
+
+bool net_flow_exists(struct net *n, uint64_t flow_id)
+{
+    pthread_mutex_lock(&n->flows_lock);
+    bool yes = map_get_int(n->alive, flow_id) != NULL;
+    pthread_mutex_unlock(&n->flows_lock);
+    return yes;
 }
 
 unsigned net_flow_owner(uint64_t flow_id)
@@ -308,6 +333,7 @@ static void flow_close(struct flow *f, const char *why)
     log_debug("net", "tcp flow %llx %s closed: %s", (unsigned long long)f->id,
               net_addr_str(&f->peer, a, sizeof a), why);
     map_del_int(nw->flows, f->id);
+    alive_set(n, f->id, false);
     uint8_t k[18];
     size_t kl = addr_key(&f->peer, k, true);
     if (map_get_str(nw->by_addr, str_make((char *)k, kl)) == f)
@@ -362,6 +388,7 @@ static struct flow *flow_new(struct net_worker *nw)
         uv_close((uv_handle_t *)&f->tcp, flow_freed);
         return NULL;
     }
+    alive_set(nw->net, f->id, true);
     return f;
 }
 

@@ -107,6 +107,8 @@ int net_send(struct net_worker *nw, const struct net_dest *d, const void *data, 
 struct worker *net_worker_worker(struct net_worker *nw);
 /* The worker that owns a flow (from its id), or NULL for 0 / unknown. */
 unsigned net_flow_owner(uint64_t flow_id);
+/* Whether a flow is open, from any thread (it may close an instant later). */
+bool net_flow_exists(struct net *n, uint64_t flow_id);
 /* Whether a flow is open (on its owner only: call on the owner's thread). */
 bool net_flow_alive(struct net_worker *nw, uint64_t flow_id);
 /*

@@ -206,6 +206,11 @@ int worker_post(struct worker *w, worker_task_fn fn, void *arg)
     return 0;
 }
 
+struct worker *worker_sibling(struct worker *w, unsigned i)
+{
+    return worker_pool_get(w->pool, i);
+}
+
 uv_loop_t *worker_loop(struct worker *w)
 {
     return &w->loop;

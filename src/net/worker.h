@@ -40,6 +40,8 @@ struct worker *worker_pool_get(struct worker_pool *p, unsigned i);
  */
 int worker_post(struct worker *w, worker_task_fn fn, void *arg);
 
+/* Another worker of the same pool (by index), or NULL. */
+struct worker *worker_sibling(struct worker *w, unsigned i);
 uv_loop_t *worker_loop(struct worker *w);
 unsigned worker_index(const struct worker *w);
 /* The pool-wide context given in the hooks. */

@@ -1,0 +1,576 @@
+/*
+ * core — the SIP server on the worker loops: receive, parse, hand over to the
+ * Call-ID's worker, patch the top Via (RFC 3581), feed the transaction layer,
+ * keep its timer armed.
+ */
+#include "core/core_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/map.h"
+#include "base/random.h"
+#include "core/throttle.h"
+#include "sip/digest.h"
+
+#define CNT(s, f) atomic_fetch_add_explicit(&(s)->c.f, 1, memory_order_relaxed)
+
+uint64_t core__now(struct sip_worker *sw)
+{
+    return uv_now(worker_loop(sw->w));
+}
+
+str core_realm(const struct sip_server *s)
+{
+    return s->ndomains ? s->domains[0] : STR("localhost");
+}
+
+struct sip_worker *core_sip_worker(struct sip_server *s, struct worker *w)
+{
+    return w ? s->workers[worker_index(w)] : NULL;
+}
+
+struct sip_server *core_server(const struct sip_worker *sw)
+{
+    return sw->srv;
+}
+
+void sip_server_set_services(struct sip_server *s, const struct core_services *svc)
+{
+    s->svc = *svc;
+}
+
+/* ---- addresses ---- */
+
+bool core__is_our_domain(struct sip_server *s, str host)
+{
+    for (size_t i = 0; i < s->ndomains; i++)
+        if (str_caseeq(host, s->domains[i]))
+            return true;
+    return false;
+}
+
+bool core__is_local_host(struct sip_server *s, str host, uint16_t port)
+{
+    if (core__is_our_domain(s, host))
+        return true;
+    char h[INET6_ADDRSTRLEN + 2];
+    if (host.len >= 2 && host.s[0] == '[')
+        host = str_sub(host, 1, host.len - 2);
+    if (str_copy(h, sizeof h, host) < 0)
+        return false;
+    uint8_t a[16];
+    int fam = strchr(h, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(fam, h, a) != 1)
+        return false;
+    const struct listen_list *l = &s->cfg->sip.listen;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct sockaddr_storage *ss = &l->v[i].addr;
+        if (ss->ss_family != fam || (port && port != net_addr_port(ss)))
+            continue;
+        const uint8_t *la = fam == AF_INET
+                                ? (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr
+                                : ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+        static const uint8_t any[16];
+        if (memcmp(la, a, fam == AF_INET ? 4 : 16) == 0 ||
+            memcmp(la, any, fam == AF_INET ? 4 : 16) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool core_canonical_domain(struct sip_worker *sw, str host, str *out)
+{
+    struct sip_server *s = sw->srv;
+    for (size_t i = 0; i < s->ndomains; i++) {
+        if (str_caseeq(host, s->domains[i])) {
+            *out = s->domains[i];
+            return true;
+        }
+    }
+    if (!core__is_local_host(s, host, 0))
+        return false;
+    *out = core_realm(s);
+    return true;
+}
+
+bool core_is_local_uri(struct sip_worker *sw, str uri)
+{
+    struct sip_uri u;
+    if (sip_uri_parse(uri, &u) < 0 || (u.scheme != SIP_URI_SIP && u.scheme != SIP_URI_SIPS))
+        return false;
+    return core__is_local_host(sw->srv, u.host, u.has_port ? u.port : 0);
+}
+
+/* ---- timers ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+    struct sip_worker *sw = t->data;
+    txn_table_tick(sw->tt, core__now(sw));
+    core__rearm(sw);
+}
+
+void core__rearm(struct sip_worker *sw)
+{
+    uint64_t next = txn_table_next(sw->tt);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&sw->tick);
+        return;
+    }
+    uint64_t now = core__now(sw);
+    uint64_t due = uv_timer_get_due_in(&sw->tick);
+    uint64_t delay = next > now ? next - now : 0;
+    if (uv_is_active((uv_handle_t *)&sw->tick) && due <= delay)
+        return;
+    uv_timer_start(&sw->tick, on_tick, delay, 0);
+}
+
+/* ---- sending ---- */
+
+static int tu_send(void *ctx, const struct net_dest *d, const char *data, size_t len)
+{
+    struct sip_worker *sw = ctx;
+    int rc = net_send(sw->nw, d, data, len);
+    if (rc < 0 && log_enabled(LOG_DEBUG)) {
+        char a[64];
+        log_debug("core", "send to %s:%s (flow %llx) failed: %s", transport_name(d->transport),
+                  net_addr_str(&d->addr, a, sizeof a), (unsigned long long)d->flow_id,
+                  strerror(-rc));
+    }
+    return rc;
+}
+
+void core__reply_stateless(struct sip_worker *sw, const struct sip_msg *m,
+                           const struct net_rx *rx, uint16_t status, str reason)
+{
+    if (!m->is_request || m->method == SIP_M_ACK)
+        return;
+    if (!sip_msg_hdr(m, SIP_H_VIA) || !sip_msg_hdr(m, SIP_H_CALL_ID))
+        return; /* nothing to route an answer by */
+    buf_reset(&sw->out);
+    if (sip_msg_respond(m, status, reason, STR("rtcd-sl"), NULL, 0, STR_NULL, STR_NULL,
+                        &sw->out) < 0)
+        return;
+    struct net_dest d = { .transport = rx->transport, .addr = rx->src, .addrlen = rx->srclen,
+                          .flow_id = rx->flow_id };
+    tu_send(sw, &d, (const char *)sw->out.data, sw->out.len);
+}
+
+int core_respond(struct core_req *r, uint16_t status, str reason, const struct sip_hdr_add *extra,
+                 size_t nextra, str content_type, str body)
+{
+    struct sip_worker *sw = r->sw;
+    char tag[24];
+    /* a To tag that is the same for every response of this transaction */
+    snprintf(tag, sizeof tag, "%.8s%llx", sw->branch_salt,
+             (unsigned long long)(uintptr_t)r->st & 0xffffffffffULL);
+    buf_reset(&sw->out);
+    int rc = sip_msg_respond(r->m, status, reason, str_cstr(tag), extra, nextra, content_type,
+                             body, &sw->out);
+    if (rc == 0)
+        rc = txn_respond(r->st, status, (const char *)sw->out.data, sw->out.len, r->now);
+    core__rearm(sw);
+    return rc;
+}
+
+/* ---- RFC 3581: received and rport on the top Via ---- */
+
+/*
+ * Writes into out the request with its top Via completed: ";received=" when the
+ * source address is not the sent-by host, and the port in an empty ";rport".
+ * Returns 1 when it patched, 0 when nothing was needed, negative on error.
+ */
+static int patch_via(const struct sip_msg *m, const struct net_rx *rx, struct buf *out)
+{
+    char ip[INET6_ADDRSTRLEN];
+    const struct sockaddr_storage *ss = &rx->src;
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
+    else
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
+    str host = m->via.host;
+    if (host.len >= 2 && host.s[0] == '[')
+        host = str_sub(host, 1, host.len - 2);
+    bool need_received = !str_caseeq(host, str_cstr(ip)) || m->via.rport;
+    bool need_rport = m->via.rport && !m->via.has_rport_value;
+    if (!need_received && !need_rport)
+        return 0;
+    if (m->via.received.len && !need_rport)
+        return 0; /* a previous hop's choice; keep it */
+    const char *vs = m->via.raw.s, *ve = vs + m->via.raw.len;
+    /* where ";rport" is inside the via-parm (it has no value when need_rport) */
+    const char *rp = NULL;
+    if (need_rport) {
+        str params = m->via.params;
+        for (size_t i = 0; i + 5 <= params.len; i++) {
+            if (str_caseeq(str_make(params.s + i, 5), STR("rport")) &&
+                (i == 0 || params.s[i - 1] == ';' || params.s[i - 1] == ' ') &&
+                (i + 5 == params.len || params.s[i + 5] == ';' || params.s[i + 5] == ' ' ||
+                 params.s[i + 5] == '\r')) {
+                rp = params.s + i + 5;
+                break;
+            }
+        }
+    }
+    buf_reset(out);
+    int rc = buf_append(out, m->buf, (size_t)(vs - m->buf));
+    if (rp) {
+        rc = rc ? rc : buf_append(out, vs, (size_t)(rp - vs));
+        rc = rc ? rc : buf_printf(out, "=%u", net_addr_port(&rx->src));
+        rc = rc ? rc : buf_append(out, rp, (size_t)(ve - rp));
+    } else {
+        rc = rc ? rc : buf_append(out, vs, (size_t)(ve - vs));
+    }
+    if (!m->via.received.len)
+        rc = rc ? rc : buf_printf(out, ";received=%s", ip);
+    rc = rc ? rc : buf_append(out, ve, m->len - (size_t)(ve - m->buf));
+    return rc < 0 ? rc : 1;
+}
+
+/* ---- receiving ---- */
+
+static uint32_t callid_owner(struct sip_server *s, str call_id)
+{
+    if (s->nworkers <= 1)
+        return 0;
+    return (uint32_t)(map_siphash(s->hash_key, call_id.s, call_id.len, false) % s->nworkers);
+}
+
+struct handover {
+    struct sip_server *srv;
+    struct net_rx rx;
+    struct sockaddr_storage local;
+    size_t len;
+    char data[];
+};
+
+static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed);
+
+static void on_handover(struct worker *w, void *arg)
+{
+    struct handover *h = arg;
+    struct sip_worker *sw = h->srv->workers[worker_index(w)];
+    if (sw) {
+        h->rx.data = h->data;
+        h->rx.local = &h->local;
+        process(sw, &h->rx, true);
+    }
+    free(h);
+}
+
+static unsigned parse_flags(const struct net_rx *rx)
+{
+    return rx->transport == TRANSPORT_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM;
+}
+
+static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
+{
+    struct sip_server *s = sw->srv;
+    struct sip_msg m;
+    sip_msg_init(&m, sw->hdrs, s->lim.max_headers);
+    ssize_t n = sip_msg_parse(&m, rx->data, rx->len, &s->lim, parse_flags(rx));
+    if (log_enabled(LOG_DEBUG)) {
+        char a[64];
+        log_debug("core", "%s %zu bytes from %s:%s (flow %llx) on worker %u: %.*s",
+                  handed ? "handed" : "received", rx->len, transport_name(rx->transport),
+                  net_addr_str(&rx->src, a, sizeof a), (unsigned long long)rx->flow_id,
+                  worker_index(sw->w), (int)(str_find_char(str_make(rx->data, rx->len), '\r') > 0
+                                                 ? str_find_char(str_make(rx->data, rx->len), '\r')
+                                                 : 0),
+                  rx->data);
+    }
+    if (n <= 0) {
+        CNT(s, parse_errors);
+        if (log_enabled(LOG_DEBUG)) {
+            char a[64];
+            log_debug("core", "%s from %s: rejected: %d %s", m.is_request ? "request" : "message",
+                      net_addr_str(&rx->src, a, sizeof a), m.err.status, m.err.reason);
+        }
+        if (m.is_request && m.err.status)
+            core__reply_stateless(sw, &m, rx, m.err.status, str_cstr(m.err.reason));
+        return; /* a malformed response is dropped */
+    }
+    uint32_t owner = callid_owner(s, m.call_id);
+    if (!handed && owner != worker_index(sw->w)) {
+        struct handover *h = malloc(sizeof *h + rx->len);
+        if (!h)
+            return;
+        h->srv = s;
+        h->rx = *rx;
+        h->local = *rx->local;
+        h->len = rx->len;
+        memcpy(h->data, rx->data, rx->len);
+        CNT(s, handovers);
+        if (worker_post(worker_sibling(sw->w, owner), on_handover, h) < 0)
+            free(h);
+        return;
+    }
+    struct net_rx prx = *rx;
+    if (m.is_request) {
+        CNT(s, requests);
+        int p = patch_via(&m, rx, &sw->patched);
+        if (p > 0) {
+            sip_msg_init(&m, sw->hdrs, s->lim.max_headers);
+            struct sip_limits lim = s->lim;
+            lim.max_message_size = (uint32_t)sw->patched.len; /* the patch may add ~60 bytes */
+            if (sip_msg_parse(&m, (const char *)sw->patched.data, sw->patched.len, &lim,
+                              parse_flags(rx)) <= 0)
+                return;
+            prx.data = (const char *)sw->patched.data;
+            prx.len = sw->patched.len;
+        }
+        if (m.max_forwards == 0 && m.method != SIP_M_ACK) {
+            /* answered here, before a transaction: RFC 3261 §16.3 step 3 */
+        }
+    } else {
+        CNT(s, responses);
+    }
+    int rc = txn_table_recv(sw->tt, &m, &prx, core__now(sw));
+    if (rc == -ENOSPC)
+        core__reply_stateless(sw, &m, &prx, 503, STR("Server Busy: too many transactions"));
+    core__rearm(sw);
+    arena_reset(sw->arena);
+}
+
+static void on_recv(void *ctx, struct net_worker *nw, const struct net_rx *rx)
+{
+    struct sip_server *s = ctx;
+    struct sip_worker *sw = s->workers[worker_index(net_worker_worker(nw))];
+    if (sw)
+        process(sw, rx, false);
+}
+
+static ssize_t on_frame(void *ctx, const char *data, size_t len)
+{
+    struct sip_server *s = ctx;
+    size_t n = 0;
+    int rc = sip_frame(data, len, &s->lim, &n, NULL);
+    if (rc == -EAGAIN)
+        return 0;
+    if (rc < 0)
+        return rc;
+    return (ssize_t)n;
+}
+
+static void on_flow_closed(void *ctx, struct net_worker *nw, uint64_t flow_id)
+{
+    struct sip_server *s = ctx;
+    (void)nw;
+    if (s->svc.flow_closed)
+        s->svc.flow_closed(s->svc.ctx, flow_id);
+}
+
+/* ---- transaction user ---- */
+
+static void tu_request(void *ctx, struct txn *st, const struct sip_msg *req,
+                       const struct net_rx *rx)
+{
+    core__route_request(ctx, st, req, rx);
+}
+
+static void tu_ack(void *ctx, const struct sip_msg *ack, const struct net_rx *rx)
+{
+    core__route_ack(ctx, ack, rx);
+}
+
+static void tu_response(void *ctx, struct txn *ct, const struct sip_msg *resp,
+                        const struct net_rx *rx)
+{
+    proxy__response(ctx, ct, resp, rx);
+}
+
+static void tu_stray(void *ctx, const struct sip_msg *resp, const struct net_rx *rx)
+{
+    core__stray_response(ctx, resp, rx);
+}
+
+static void tu_timeout(void *ctx, struct txn *ct, bool transport_error)
+{
+    proxy__timeout(ctx, ct, transport_error);
+}
+
+static void tu_terminated(void *ctx, struct txn *t)
+{
+    if (txn_is_server(t))
+        proxy__server_terminated(ctx, t);
+    else
+        proxy__client_terminated(ctx, t);
+}
+
+/* ---- server and workers ---- */
+
+int sip_server_new(struct sip_server **out, const struct config *cfg, unsigned nworkers,
+                   const struct sip_server_deps *deps, char *err, size_t errlen)
+{
+    struct sip_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->cfg = cfg;
+    s->nworkers = nworkers;
+    if (deps)
+        s->deps = *deps;
+    sip_limits_from_config(&s->lim, cfg);
+    s->timers = (struct txn_timers){ cfg->sip.t1_ms, cfg->sip.t2_ms, cfg->sip.t4_ms, 180000 };
+    random_bytes(s->hash_key, sizeof s->hash_key);
+    s->workers = calloc(nworkers, sizeof *s->workers);
+    s->domain_copy = strdup(cfg->server.domain);
+    if (!s->workers || !s->domain_copy) {
+        sip_server_free(s);
+        return -ENOMEM;
+    }
+    str list = str_cstr(s->domain_copy);
+    while (list.len && s->ndomains < CORE_MAX_DOMAINS) {
+        ssize_t c = str_find_char(list, ',');
+        str d = str_trim(c < 0 ? list : str_sub(list, 0, (size_t)c));
+        if (d.len)
+            s->domains[s->ndomains++] = d;
+        list = c < 0 ? STR_NULL : str_skip(list, (size_t)c + 1);
+    }
+    uint8_t secret[32];
+    size_t secret_len = strlen(cfg->server.secret);
+    if (secret_len == 0) {
+        random_bytes(secret, sizeof secret); /* nonces then go stale at a restart */
+        secret_len = sizeof secret;
+    }
+    struct digest_params dp = { .nonce_lifetime_s = cfg->auth.nonce_lifetime,
+                                .require_qop = true };
+    struct throttle_params tp = { .max_failures = cfg->auth.max_failures,
+                                  .window_s = cfg->auth.failure_window };
+    if (digest_new(&s->digest, *cfg->server.secret ? (const void *)cfg->server.secret : secret,
+                   secret_len, &dp) < 0 ||
+        throttle_new(&s->throttle, &tp) < 0) {
+        snprintf(err, errlen, "sip: out of memory");
+        sip_server_free(s);
+        return -ENOMEM;
+    }
+    struct net_limits lim = {
+        .max_message = cfg->sip.max_message_size,
+        .max_connections = cfg->sip.max_connections,
+        .max_connections_per_ip = cfg->sip.max_connections_per_ip,
+        .idle_timeout_s = cfg->sip.tcp_idle_timeout,
+        .udp_rcvbuf = 4 << 20,
+    };
+    struct net_handlers h = { on_recv, on_frame, on_flow_closed, s };
+    int rc = net_new(&s->net, &cfg->sip.listen, &lim, &h, nworkers);
+    if (rc < 0) {
+        snprintf(err, errlen, "sip: cannot set up transports: %s", strerror(-rc));
+        sip_server_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void sip_server_free(struct sip_server *s)
+{
+    if (!s)
+        return;
+    net_free(s->net);
+    digest_free(s->digest);
+    throttle_free(s->throttle);
+    free(s->workers);
+    free(s->domain_copy);
+    free(s);
+}
+
+int sip_server_start_error(const struct sip_server *s)
+{
+    return atomic_load(&s->start_error);
+}
+
+static void worker_free(struct sip_worker *sw)
+{
+    arena_free(sw->arena);
+    buf_free(&sw->out);
+    buf_free(&sw->patched);
+    free(sw->hdrs);
+    free(sw);
+}
+
+static void tick_closed(uv_handle_t *h)
+{
+    struct sip_worker *sw = h->data;
+    if (--sw->closing == 0)
+        worker_free(sw);
+}
+
+static void on_second(uv_timer_t *t)
+{
+    struct sip_worker *sw = t->data;
+    if (sw->srv->svc.tick)
+        sw->srv->svc.tick(sw->srv->svc.ctx, sw, core__now(sw));
+}
+
+void sip_server_worker_start(struct worker *w, void *server)
+{
+    struct sip_server *s = server;
+    struct sip_worker *sw = calloc(1, sizeof *sw);
+    int rc = -ENOMEM;
+    if (!sw)
+        goto fail;
+    sw->srv = s;
+    sw->w = w;
+    buf_init(&sw->out, (size_t)s->lim.max_message_size * 2);
+    buf_init(&sw->patched, (size_t)s->lim.max_message_size + 256);
+    sw->hdrs = calloc(s->lim.max_headers, sizeof *sw->hdrs);
+    random_token(sw->branch_salt, 8);
+    if (!sw->hdrs || arena_new(&sw->arena, 8192, 1u << 20) < 0) {
+        worker_free(sw);
+        goto fail;
+    }
+    struct txn_user tu = { sw,       tu_send,    tu_request, tu_ack, tu_response,
+                           tu_stray, tu_timeout, tu_terminated };
+    rc = txn_table_new(&sw->tt, &s->timers, &tu, &s->lim, 200000);
+    if (rc < 0) {
+        worker_free(sw);
+        goto fail;
+    }
+    uv_timer_init(worker_loop(w), &sw->tick);
+    sw->tick.data = sw;
+    uv_timer_init(worker_loop(w), &sw->second);
+    sw->second.data = sw;
+    uv_timer_start(&sw->second, on_second, 1000, 1000);
+    s->workers[worker_index(w)] = sw;
+    rc = net_worker_start(s->net, w, &sw->nw);
+    if (rc < 0) {
+        sw->nw = NULL;
+        goto fail;
+    }
+    if (s->svc.worker_start)
+        s->svc.worker_start(s->svc.ctx, sw);
+    return;
+fail:
+    atomic_store(&s->start_error, rc);
+}
+
+void sip_server_worker_stop(struct worker *w, void *server)
+{
+    struct sip_server *s = server;
+    struct sip_worker *sw = s->workers[worker_index(w)];
+    if (!sw)
+        return;
+    if (s->svc.worker_stop)
+        s->svc.worker_stop(s->svc.ctx, sw);
+    s->workers[worker_index(w)] = NULL;
+    txn_table_free(sw->tt);
+    net_worker_stop(sw->nw);
+    sw->closing = 2;
+    uv_close((uv_handle_t *)&sw->tick, tick_closed);
+    uv_close((uv_handle_t *)&sw->second, tick_closed);
+}
+
+void sip_server_stats(const struct sip_server *s, struct sip_server_stats *o)
+{
+    memset(o, 0, sizeof *o);
+    o->requests = atomic_load(&s->c.requests);
+    o->responses = atomic_load(&s->c.responses);
+    o->parse_errors = atomic_load(&s->c.parse_errors);
+    o->handovers = atomic_load(&s->c.handovers);
+    o->registrations = atomic_load(&s->c.registrations);
+    o->auth_failures = atomic_load(&s->c.auth_failures);
+}

@@ -1,0 +1,324 @@
+/*
+ * svc/registrar — the REGISTER request, RFC 3261 §10.3 step by step.
+ */
+#include "svc/registrar.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "net/net.h"
+#include "sip/txn.h"
+
+struct registrar {
+    const struct config *cfg;
+    struct loc_table *loc;
+};
+
+int registrar_new(struct registrar **out, const struct config *cfg, struct loc_table *loc)
+{
+    struct registrar *rg = calloc(1, sizeof *rg);
+    if (!rg)
+        return -ENOMEM;
+    rg->cfg = cfg;
+    rg->loc = loc;
+    *out = rg;
+    return 0;
+}
+
+void registrar_free(struct registrar *rg)
+{
+    free(rg);
+}
+
+/* "0.5" → 500; 0..1000. -EINVAL on anything else. */
+static int parse_q(str s, uint16_t *out)
+{
+    s = str_trim(s);
+    if (!s.len)
+        return -EINVAL;
+    uint32_t whole = 0, frac = 0;
+    size_t i = 0;
+    if (s.s[0] != '0' && s.s[0] != '1')
+        return -EINVAL;
+    whole = (uint32_t)(s.s[0] - '0');
+    i = 1;
+    if (i < s.len) {
+        if (s.s[i] != '.')
+            return -EINVAL;
+        i++;
+        int digits = 0;
+        for (; i < s.len; i++, digits++) {
+            if (s.s[i] < '0' || s.s[i] > '9' || digits >= 3)
+                return -EINVAL;
+            frac = frac * 10 + (uint32_t)(s.s[i] - '0');
+        }
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    uint32_t q = whole * 1000 + frac;
+    if (q > 1000)
+        return -EINVAL;
+    *out = (uint16_t)q;
+    return 0;
+}
+
+/* The AOR of a REGISTER: the To user at the domain its host stands for. -EINVAL: not
+ * a SIP AOR; -EXDEV: a domain we do not serve. */
+static int aor_of(struct core_req *r, char *out, size_t cap)
+{
+    struct sip_uri u;
+    const struct sip_msg *m = r->m;
+    if (sip_uri_parse(m->to.uri, &u) < 0 || (u.scheme != SIP_URI_SIP && u.scheme != SIP_URI_SIPS) ||
+        !u.user.len)
+        return -EINVAL;
+    str domain;
+    if (!core_canonical_domain(r->sw, u.host, &domain))
+        return -EXDEV;
+    char raw[LOC_AOR_MAX + 2];
+    int n = snprintf(raw, sizeof raw, "%.*s@%.*s", STR_FMT(u.user), STR_FMT(domain));
+    if (n < 0 || (size_t)n >= sizeof raw)
+        return -E2BIG;
+    ssize_t len = loc_aor_normalise(str_make(raw, (size_t)n), out, cap);
+    return len < 0 ? (int)len : 0;
+}
+
+/* The 200 OK: every current binding with its remaining time. */
+static void answer_bindings(struct core_req *r, const struct loc_binding *b, size_t n,
+                            bool outbound)
+{
+    struct buf contacts;
+    buf_init(&contacts, 64 * 1024);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t left = b[i].expires_ms > r->now ? (b[i].expires_ms - r->now + 999) / 1000 : 0;
+        buf_printf(&contacts, "%s<%.*s>;expires=%llu", i ? ", " : "", STR_FMT(b[i].contact),
+                   (unsigned long long)left);
+        if (b[i].q != 1000 && b[i].q)
+            buf_printf(&contacts, ";q=%u.%03u", b[i].q / 1000, b[i].q % 1000);
+        if (b[i].instance.len)
+            buf_printf(&contacts, ";+sip.instance=\"%.*s\"", STR_FMT(b[i].instance));
+        if (b[i].reg_id)
+            buf_printf(&contacts, ";reg-id=%u", b[i].reg_id);
+    }
+    struct sip_hdr_add h[3];
+    size_t nh = 0;
+    if (contacts.len)
+        h[nh++] = (struct sip_hdr_add){ STR("Contact"), buf_str(&contacts) };
+    if (outbound)
+        h[nh++] = (struct sip_hdr_add){ STR("Require"), STR("outbound") };
+    const struct sip_hdr *path = sip_msg_hdr(r->m, SIP_H_PATH);
+    struct buf pathv;
+    buf_init(&pathv, 16 * 1024);
+    for (; path; path = sip_msg_hdr_next(r->m, path))
+        buf_printf(&pathv, "%s%.*s", pathv.len ? ", " : "", STR_FMT(path->value));
+    if (pathv.len)
+        h[nh++] = (struct sip_hdr_add){ STR("Path"), buf_str(&pathv) };
+    core_respond(r, 200, STR_NULL, h, nh, STR_NULL, STR_NULL);
+    buf_free(&contacts);
+    buf_free(&pathv);
+}
+
+/* The REGISTER's top Via (after the core's RFC 3581 patch) against its source. */
+static bool behind_nat(const struct core_req *r)
+{
+    const struct sip_via *v = &r->m->via;
+    uint16_t vport = v->has_port ? v->port : 5060;
+    if (v->received.len) {
+        str host = v->host;
+        if (host.len > 2 && host.s[0] == '[')
+            host = str_sub(host, 1, host.len - 2);
+        if (!str_caseeq(host, v->received))
+            return true;
+    }
+    return vport != net_addr_port(&r->rx->src);
+}
+
+static void respond(struct core_req *r, uint16_t status, const char *reason)
+{
+    core_respond(r, status, str_cstr(reason), NULL, 0, STR_NULL, STR_NULL);
+}
+
+void registrar_handle(struct registrar *rg, struct core_req *r)
+{
+    const struct sip_msg *m = r->m;
+    struct sip_worker *sw = r->sw;
+    (void)sw;
+    char aor[LOC_AOR_MAX + 2];
+    int arc = aor_of(r, aor, sizeof aor);
+    if (arc == -EXDEV) {
+        respond(r, 403, "Forbidden: the To domain is not served here");
+        return;
+    }
+    if (arc < 0) {
+        respond(r, 400, "Bad Request: the To header is not a SIP address of record");
+        return;
+    }
+    struct arena *a;
+    if (arena_new(&a, 16384, 1u << 20) < 0) {
+        respond(r, 500, "Server Internal Error: out of memory");
+        return;
+    }
+    const struct sip_addr *c;
+    size_t n = 0;
+    if (sip_msg_contacts((struct sip_msg *)m, a, &c, &n) < 0) {
+        respond(r, 400, "Bad Request: malformed Contact");
+        goto done;
+    }
+    struct loc_binding *cur = NULL;
+    size_t ncur = 0;
+    if (n == 0) { /* a query */
+        if (loc_lookup(rg->loc, str_cstr(aor), r->now, a, &cur, &ncur) < 0)
+            respond(r, 500, "Server Internal Error: lookup failed");
+        else
+            answer_bindings(r, cur, ncur, false);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].star && (n > 1 || m->expires != 0)) {
+            respond(r, 400, "Bad Request: Contact * needs Expires: 0 and no other Contact");
+            goto done;
+        }
+    }
+    if (c[0].star) {
+        int rc = loc_remove_all(rg->loc, str_cstr(aor), m->call_id, m->cseq.num, r->now);
+        if (rc == LOC_ERR_ORDER)
+            respond(r, 500, "Server Internal Error: REGISTER out of order (CSeq)");
+        else if (rc < 0)
+            respond(r, 500, "Server Internal Error: cannot remove the bindings");
+        else
+            answer_bindings(r, NULL, 0, false);
+        goto done;
+    }
+    if (n > LOC_BATCH_MAX) {
+        respond(r, 403, "Forbidden: too many Contacts in one REGISTER");
+        goto done;
+    }
+    struct loc_binding v[LOC_BATCH_MAX];
+    memset(v, 0, sizeof v);
+    const struct sip_hdr *ua = sip_msg_hdr(m, SIP_H_USER_AGENT);
+    struct buf path;
+    buf_init(&path, LOC_FIELD_MAX);
+    for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_PATH); h; h = sip_msg_hdr_next(m, h))
+        buf_printf(&path, "%s%.*s", path.len ? ", " : "", STR_FMT(h->value));
+    bool outbound = false;
+    const struct config *cfg = rg->cfg;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t exp = cfg->sip.default_expires;
+        if (c[i].expires.len) {
+            if (str_to_u32(c[i].expires, &exp) < 0)
+                exp = UINT32_MAX; /* absurdly large: clamped below */
+        } else if (m->expires >= 0) {
+            exp = m->expires > UINT32_MAX ? UINT32_MAX : (uint32_t)m->expires;
+        }
+        if (exp != 0 && exp < cfg->sip.min_expires) {
+            char me[16];
+            snprintf(me, sizeof me, "%u", cfg->sip.min_expires);
+            struct sip_hdr_add h = { STR("Min-Expires"), str_cstr(me) };
+            core_respond(r, 423, STR("Interval Too Brief"), &h, 1, STR_NULL, STR_NULL);
+            buf_free(&path);
+            goto done;
+        }
+        if (exp > cfg->sip.max_expires)
+            exp = cfg->sip.max_expires;
+        struct loc_binding *b = &v[i];
+        b->contact = c[i].uri;
+        b->call_id = m->call_id;
+        b->cseq = m->cseq.num;
+        b->expires_ms = exp ? r->now + (uint64_t)exp * 1000 : 0;
+        b->q = 1000;
+        if (c[i].q.len && parse_q(c[i].q, &b->q) < 0) {
+            respond(r, 400, "Bad Request: Contact q is not a number from 0 to 1");
+            buf_free(&path);
+            goto done;
+        }
+        if (c[i].instance.len) {
+            str inst = c[i].instance;
+            if (inst.len >= 2 && inst.s[0] == '"')
+                inst = str_sub(inst, 1, inst.len - 2);
+            b->instance = inst;
+        }
+        if (c[i].reg_id.len && str_to_u32(c[i].reg_id, &b->reg_id) < 0) {
+            respond(r, 400, "Bad Request: reg-id is not a number");
+            buf_free(&path);
+            goto done;
+        }
+        outbound |= b->instance.len && b->reg_id;
+        b->path = buf_str(&path);
+        b->user_agent = ua ? ua->value : STR_NULL;
+        b->transport = (uint8_t)r->rx->transport;
+        b->flow_id = r->rx->transport == TRANSPORT_UDP ? 0 : r->rx->flow_id;
+        if (core_is_local_uri(r->sw, b->contact)) {
+            /* a Contact that is this server: requests go there (and meet loop detection) */
+            b->flow_id = 0;
+            outbound = false;
+            continue;
+        }
+        /* the source address is where the device is reached when it sits behind a NAT
+         * (its Via says another address than the one it came from) or asks for an
+         * outbound flow; otherwise its Contact is (it may register for another socket) */
+        if (behind_nat(r) || (b->instance.len && b->reg_id))
+            b->received = r->rx->src;
+    }
+    int rc = loc_update(rg->loc, str_cstr(aor), v, n, r->now, a, &cur, &ncur);
+    buf_free(&path);
+    switch (rc) {
+    case 0:
+    case -ENOBUFS:
+        if (rc == 0)
+            answer_bindings(r, cur, ncur, outbound);
+        else
+            respond(r, 200, "OK");
+        break;
+    case LOC_ERR_ORDER:
+        respond(r, 500, "Server Internal Error: REGISTER out of order (CSeq)");
+        break;
+    case LOC_ERR_AOR_FULL:
+        respond(r, 403, "Forbidden: too many registrations for this user");
+        break;
+    case LOC_ERR_FULL:
+        respond(r, 503, "Service Unavailable: the location table is full");
+        break;
+    default:
+        respond(r, 400, "Bad Request: a Contact cannot be registered");
+        break;
+    }
+done:
+    arena_free(a);
+}
+
+int registrar_lookup(struct registrar *rg, str user, str domain, uint64_t now_ms,
+                     struct core_target *out, size_t max)
+{
+    char raw[LOC_AOR_MAX + 2], aor[LOC_AOR_MAX + 2];
+    int len = snprintf(raw, sizeof raw, "%.*s@%.*s", STR_FMT(user), STR_FMT(domain));
+    if (len < 0 || (size_t)len >= sizeof raw ||
+        loc_aor_normalise(str_make(raw, (size_t)len), aor, sizeof aor) < 0)
+        return 0;
+    struct arena *a;
+    if (arena_new(&a, 8192, 1u << 20) < 0)
+        return 0;
+    struct loc_binding *b;
+    size_t n = 0;
+    int count = 0;
+    if (loc_lookup(rg->loc, str_cstr(aor), now_ms, a, &b, &n) == 0) {
+        for (size_t i = 0; i < n && (size_t)count < max; i++) {
+            struct core_target *t = &out[count];
+            memset(t, 0, sizeof *t);
+            if (str_copy(t->uri, sizeof t->uri, b[i].contact) < 0 ||
+                str_copy(t->path, sizeof t->path, b[i].path) < 0)
+                continue;
+            t->flow_id = b[i].flow_id;
+            t->transport = (enum transport)b[i].transport;
+            t->addr = b[i].received;
+            t->has_addr = b[i].received.ss_family != AF_UNSPEC;
+            t->q = b[i].q;
+            count++;
+        }
+    }
+    arena_free(a);
+    return count;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Registrar and authentication behaviour on the wire (RFC 3261 §10.3, RFC 7616):
+# unknown users answered like known ones, 423 with Min-Expires, expiry capped,
+# throttling after repeated failures, registrations kept across a restart.
+. "$(dirname "$0")/../lib.sh"
+UA="python3 $(dirname "$0")/sipua.py"
+port=15060
+srv=127.0.0.1:$port
+for u in alice bob carol; do
+    "$RTCCTL" --set server.data_dir="$T/rtcd" user add $u --password secret >/dev/null
+done
+args=(--set "sip.listen=udp:127.0.0.1:$port" --set http.listen=tcp:127.0.0.1:18000
+      --set turn.listen=udp:127.0.0.1:13400 --set auth.max_failures=3
+      --set sip.max_expires=7200)
+start_rtcd rtcd "${args[@]}" || { not_ok "rtcd starts"; finish; }
+
+out=$($UA register --server $srv --user nobody --password x --port 15071)
+expect_eq "an unknown user gets 401 again, as a wrong password does" "STATUS 401" "$(head -1 <<<"$out")"
+out=$($UA register --server $srv --user carol --password wrong --port 15071)
+expect_eq "a known user with a wrong password: 401" "STATUS 401" "$(head -1 <<<"$out")"
+
+out=$($UA register --server $srv --user alice --password secret --port 15071 --expires 10)
+expect_eq "too short an expiry: 423" "STATUS 423" "$(head -1 <<<"$out")"
+expect_match "423 names Min-Expires" '^Min-Expires: 60' "$(grep -i min-expires <<<"$out")"
+out=$($UA register --server $srv --user alice --password secret --port 15071 --expires 99999)
+expect_eq "a long expiry is accepted" "STATUS 200" "$(head -1 <<<"$out")"
+expect_match "and shortened to sip.max_expires" 'expires=7200' "$(grep -i '^contact' <<<"$out")"
+
+# registrations survive a restart: bob registers, rtcd restarts, alice's MESSAGE reaches bob
+out=$($UA register --server $srv --user bob --password secret --port 15073 --expires 600)
+expect_eq "bob registers" "STATUS 200" "$(head -1 <<<"$out")"
+stop_pid "$RTCD_PID"
+expect_eq "rtcd stops cleanly" 0 $?
+expect_match "the bindings are saved" 'registration\(s\) saved' "$(cat "$T/rtcd.log")"
+start_rtcd rtcd2 "${args[@]}" --set server.data_dir="$T/rtcd" || { not_ok "rtcd restarts"; finish; }
+expect_match "and restored" '[1-9][0-9]* registration\(s\) restored' "$(cat "$T/rtcd2.log")"
+$UA listen --server $srv --user bob --password secret --port 15073 --seconds 4 --no-register \
+    >"$T/bob.txt" 2>&1 &
+listener=$!
+track $listener
+sleep 0.3
+out=$($UA send --server $srv --user alice --password secret --to bob --count 1 --prefix hello)
+expect_eq "alice's MESSAGE is accepted by bob's device" "ACKED hello-1 200" "$out"
+wait $listener
+expect_eq "bob's device got it through the restored binding" "GOT hello-1" "$(grep GOT "$T/bob.txt")"
+
+# throttling: carol fails 3 times, then even the right password is refused for a while
+# three failures (auth.max_failures) within the window
+for i in 1 2 3; do $UA register --server $srv --user carol --password wrong --port 15074 >/dev/null; done
+out=$($UA register --server $srv --user carol --password secret --port 15074)
+expect_eq "after repeated failures: 403" "STATUS 403" "$(head -1 <<<"$out")"
+expect_match "with Retry-After" '^Retry-After: [0-9]+' "$(grep -i retry-after <<<"$out")"
+expect_match "the failures are logged" "failed authentication of 'carol'" "$(cat "$T/rtcd.log")"
+
+finish
