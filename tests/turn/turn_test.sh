@@ -110,6 +110,20 @@ expect_eq "turn.max_allocations reached: 486" "error 486" "$last"
 expect_match "the quota was counted, not refused from the start" "allocation for alice" "$(cat "$T/b.log")"
 
 stop_pid "$RTCD_PID" && ok "rtcd b stops cleanly" || not_ok "rtcd b stops cleanly"
+
+# A full rtcd: TURN long-term credentials are the users of its own store (realm = domain)
+C=13403
+"$RTCCTL" --set server.data_dir="$T/c" user add dave --password d4ve >/dev/null
+start_rtcd c --set server.workers=1 --set sip.listen=udp:127.0.0.1:15060 \
+    --set http.listen=tcp:127.0.0.1:18000 --set turn.listen="udp:127.0.0.1:$C" \
+    --set turn.allow_peers="127.0.0.0/8" \
+    --set turn.relay_port_min=20500 --set turn.relay_port_max=20999 || { not_ok "rtcd c starts"; finish; }
+timeout 60 turnutils_uclient -p $C -n 20 -l 160 -z 5 -c -e 127.0.0.1 -r $PEER -u dave -w d4ve 127.0.0.1 >"$T/uc.out" 2>&1
+expect_eq "a user of the store relays with its SIP password" "tot_send_msgs=20, tot_recv_msgs=20" \
+    "$(grep -oE 'tot_send_msgs=[0-9]+, tot_recv_msgs=[0-9]+' "$T/uc.out" | tail -1)"
+timeout 20 turnutils_uclient -p $C -n 2 -c -e 127.0.0.1 -r $PEER -u dave -w wrong 127.0.0.1 >"$T/uc.out" 2>&1
+expect_match "the store user with a wrong password: refused" "Cannot complete Allocation" "$(cat "$T/uc.out")"
+stop_pid "$RTCD_PID" && ok "rtcd c stops cleanly" || not_ok "rtcd c stops cleanly"
 # a stops with live allocations (TCP and UDP): everything is closed and freed
 stop_pid "$A_PID" && ok "rtcd a stops cleanly with live allocations" || not_ok "rtcd a stops cleanly with live allocations" "$(tail -5 "$T/a.log")"
 expect_match "rtcd a counted relayed packets" "packets to peers" "$(cat "$T/a.log")"
