@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "base/log.h"
 #include "base/map.h"
 #include "base/random.h"
@@ -404,6 +408,35 @@ static void tu_terminated(void *ctx, struct txn *t)
 
 /* ---- server and workers ---- */
 
+/*
+ * The secret of nonces when server.secret is empty: 32 random bytes made once and kept
+ * in data_dir/secret (mode 0600), so that nonces stay valid across a restart. Returns
+ * its length or a negative errno. Blocks (start-up only).
+ */
+static int load_secret(const char *dir, uint8_t *out, size_t cap)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/secret", dir) >= (int)sizeof path)
+        return -ENAMETOOLONG;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, out, cap);
+        close(fd);
+        if (n >= 16)
+            return (int)n;
+    }
+    if (random_bytes(out, 32) < 0)
+        return -EIO;
+    mkdir(dir, 0750);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    ssize_t w = write(fd, out, 32);
+    int e = errno;
+    close(fd);
+    return w == 32 ? 32 : (w < 0 ? -e : -EIO);
+}
+
 int sip_server_new(struct sip_server **out, const struct config *cfg, unsigned nworkers,
                    const struct sip_server_deps *deps, char *err, size_t errlen)
 {
@@ -431,17 +464,23 @@ int sip_server_new(struct sip_server **out, const struct config *cfg, unsigned n
             s->domains[s->ndomains++] = d;
         list = c < 0 ? STR_NULL : str_skip(list, (size_t)c + 1);
     }
-    uint8_t secret[32];
+    uint8_t secret[64];
     size_t secret_len = strlen(cfg->server.secret);
     if (secret_len == 0) {
-        random_bytes(secret, sizeof secret); /* nonces then go stale at a restart */
-        secret_len = sizeof secret;
+        int src = load_secret(cfg->server.data_dir, secret, sizeof secret);
+        if (src < 0) {
+            snprintf(err, errlen, "server.secret: cannot keep a secret in %s/secret: %s",
+                     cfg->server.data_dir, strerror(-src));
+            sip_server_free(s);
+            return src;
+        }
+        secret_len = (size_t)src;
     }
     struct digest_params dp = { .nonce_lifetime_s = cfg->auth.nonce_lifetime,
                                 .require_qop = true };
     struct throttle_params tp = { .max_failures = cfg->auth.max_failures,
                                   .window_s = cfg->auth.failure_window };
-    if (digest_new(&s->digest, *cfg->server.secret ? (const void *)cfg->server.secret : secret,
+    if (digest_new(&s->digest, *cfg->server.secret ? (const void *)cfg->server.secret : (const void *)secret,
                    secret_len, &dp) < 0 ||
         throttle_new(&s->throttle, &tp) < 0) {
         snprintf(err, errlen, "sip: out of memory");

@@ -364,7 +364,8 @@ int home_new(struct home **out, const struct config *cfg, struct sip_server *srv
     h->st = st;
     h->creds = creds;
     pthread_mutex_init(&h->lock, NULL);
-    struct loc_params lp = { 0 };
+    struct loc_params lp = { .max_per_aor = cfg->sip.max_bindings_per_aor,
+                             .max_total = cfg->sip.max_bindings };
     if (loc_new(&h->loc, &lp) < 0 || registrar_new(&h->rg, cfg, h->loc) < 0 ||
         map_new(&h->waiting, MAP_KEY_STR, 64) < 0) {
         home_free(h);
