@@ -8,6 +8,7 @@
 #                                     (e.g. rtcd PID 127.0.0.1:15100)
 #   bench/sip.sh --users-file FILE    write the benchmark's users ("name
 #                                     password" lines) for loading into rtcd
+#   bench/sip.sh compare              rtcd/Kamailio ratios from the results
 #
 # The server under test must serve domain "localhost" on UDP ADDR, challenge
 # REGISTER only (rtcd: auth.challenge = register) and know the users
@@ -40,7 +41,7 @@ STEP_SECS=${STEP_SECS:-4}
 FIXED_RATE=${FIXED_RATE:-500}
 FIXED_SECS=${FIXED_SECS:-20}
 NUSERS=${NUSERS:-100000}
-MEM_RATE=${MEM_RATE:-4000}
+MEM_RATE=${MEM_RATE:-2500}
 MAX_RATE=${MAX_RATE:-8000}
 LOCAL_IP=127.0.0.1
 P_UAC=15120 P_UAS_CALL=15121 P_UAS_MSG=15122 P_REG=15123
@@ -120,7 +121,7 @@ sipp_run() {
     succ=$(awk -F'|' '/Successful call/ { gsub(/ /, "", $3); v = $3 } END { print v + 0 }' "$T/$name.out")
     fail=$(awk -F'|' '/Failed call/ { gsub(/ /, "", $3); v = $3 } END { print v + 0 }' "$T/$name.out")
     if [ "$rc" = 0 ] && [ "$succ" = "$count" ] && [ "$fail" = 0 ]; then echo -n "ok "; else echo -n "fail "; fi
-    echo "$succ $fail $(echo "$t1 - $t0" | bc -l)"
+    echo "$succ $fail $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
 }
 
 # uas_start NAME SCENARIO PORT USER — a server-mode sipp registered as USER.
@@ -152,7 +153,7 @@ search() {
     while [ "$rate" -le "$MAX_RATE" ]; do
         r=$(sipp_run "$name-$rate" "$rate" $((rate * STEP_SECS)) "$scen" "$csv" "$@")
         read -r st succ nfail secs <<<"$r"
-        ach=$(echo "$succ / $secs" | bc)
+        ach=$(awk -v n="$succ" -v s="$secs" 'BEGIN { printf "%d", n / s }')
         log "$name offered $rate/s: $st, $succ completed, $nfail failed, $ach/s achieved"
         if [ "$st" = ok ]; then
             [ "$ach" -gt "$best" ] && best=$ach best_off=$rate
@@ -173,7 +174,7 @@ search() {
             sleep 1
             r=$(sipp_run "$name-$mid" "$mid" $((mid * STEP_SECS)) "$scen" "$csv" "$@")
             read -r st succ nfail secs <<<"$r"
-            ach=$(echo "$succ / $secs" | bc)
+            ach=$(awk -v n="$succ" -v s="$secs" 'BEGIN { printf "%d", n / s }')
             log "$name offered $mid/s: $st, $succ completed, $nfail failed, $ach/s achieved"
             if [ "$st" = ok ]; then
                 lo=$mid
@@ -200,7 +201,7 @@ cpu_per() {
     read -r st succ nfail secs <<<"$r"
     log "$name at $FIXED_RATE/s: $st, $succ completed, $nfail failed, server CPU $(((c1 - c0) * 1000 / hz)) ms"
     if [ "$succ" -gt 0 ]; then
-        echo "$(echo "($c1 - $c0) * 1000000 / $hz / $succ" | bc -l | xargs printf '%.1f') $succ $nfail"
+        echo "$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$succ" 'BEGIN { printf "%.1f", d * 1000000 / hz / n }') $succ $nfail"
     else
         echo "- 0 $nfail"
     fi
@@ -225,7 +226,7 @@ measure() {
     sleep 2
     m1=$(mem_kb "$SERVER_PID")
     rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status")
-    per_user=$(echo "($m1 - $m0) * 1024 / ($succ + ($succ == 0))" | bc)
+    per_user=$(((m1 - m0) * 1024 / (succ > 0 ? succ : 1)))
     log "memory: $succ registered ($nfail failed) in ${secs%.*} s; Pss $m0 -> $m1 kB; main VmRSS $rss0 -> $rss1 kB"
 
     local reg call msg
@@ -289,11 +290,31 @@ EOF
     return $rc
 }
 
+# compare — rtcd/Kamailio ratio of every figure from the two results files.
+compare() {
+    local k=bench/results/sip-kamailio.txt r=bench/results/sip-rtcd.txt
+    [ -f "$k" ] && [ -f "$r" ] || { echo "sip: compare needs $k and $r" >&2; return 1; }
+    awk '/^sip-summary/ { for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$2, kv[1]] = kv[2]; keys[kv[1]] = 1 } }
+        END {
+            printf "%-14s %12s %12s %8s\n", "figure", "rtcd", "kamailio", "ratio"
+            n = split("reg_per_s calls_per_s msg_per_s cpu_us_reg cpu_us_call cpu_us_msg mem_b_user", order, " ")
+            for (i = 1; i <= n; i++) {
+                f = order[i]; a = v["rtcd", f]; b = v["kamailio", f]
+                printf "%-14s %12s %12s %8s\n", f, a, b, (b + 0 > 0 ? sprintf("%.2f", a / b) : "-")
+            }
+        }' "$k" "$r"
+}
+
+# The rtcd side (added when rtcd serves SIP): load the users of
+# `bench/sip.sh --users-file`, start build-bench/rtcd with auth.challenge =
+# register and sip.listen = udp:127.0.0.1:15100, then
+# `measure rtcd "$pid" 127.0.0.1:15100`, stop it by PID, and `compare`.
 case "${1:-all}" in
     --users-file) users_file "$2" ;;
+    compare) compare ;;
     all | kamailio) kamailio_anchor ;;
     *)
-        [ $# -eq 3 ] || { echo "usage: $0 [kamailio | SERVER PID ADDR | --users-file FILE]" >&2; exit 2; }
+        [ $# -eq 3 ] || { echo "usage: $0 [kamailio | SERVER PID ADDR | --users-file FILE | compare]" >&2; exit 2; }
         measure "$1" "$2" "$3"
         ;;
 esac

@@ -154,7 +154,7 @@ baresip_cmd() {
 baresip_wait() {
     local name=$1 type=$2 secs=${3:-10} i
     local from=$(($(eval echo "\${BS_MARK_$name:-0}") + 1))
-    for i in $(seq 1 "$(echo "$secs * 10 / 1" | bc)"); do
+    for i in $(seq 1 "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 10 }')"); do
         tail -n +"$from" "$T/$name/events" | grep -q "\"type\": \"$type\"" && return 0
         sleep 0.1
     done
