@@ -217,6 +217,7 @@ sip_suite() {
     sipp_uac starclean unreg_star.xml carol secret
     sip_call_pair "call $tag" uas.xml uac_call.xml alice bob secret
     sip_call_pair "reinvite $tag" uas.xml uac_reinvite.xml alice bob secret
+    sip_call_pair "byefirst $tag" uas.xml uac_bye_before_ack.xml alice bob secret
     sip_call_pair "busy $tag" uas_busy.xml uac_busy.xml alice bob secret
     sip_call_pair "cancel $tag" uas_ring.xml uac_cancel.xml alice bob secret
     sip_call_pair "message $tag" uas_message.xml uac_message.xml alice bob secret
