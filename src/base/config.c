@@ -132,9 +132,9 @@ static const struct directive directives[] = {
 
     { "auth", "challenge", CFG_ENUM, OFF(auth.challenge), "all", 0, 0, "all|register|none",
       "which requests are challenged for digest credentials" },
-    { "auth", "algorithms", CFG_STR, OFF(auth.algorithms), "MD5, SHA-256", 0, 0, NULL,
-      "digest algorithms challenged, in order (MD5, SHA-256); clients that take the first "
-      "challenge they see need MD5 first" },
+    { "auth", "algorithms", CFG_STR, OFF(auth.algorithms), "MD5", 0, 0, NULL,
+      "digest algorithms challenged, in order: MD5, SHA-256 or both (RFC 8760); several "
+      "challenges break clients that know only MD5 (baresip 1.0, JsSIP 3)" },
     { "auth", "nonce_lifetime", CFG_UINT, OFF(auth.nonce_lifetime), "300", 10, 86400, NULL,
       "seconds a digest nonce stays valid (then stale=true)" },
     { "auth", "max_failures", CFG_UINT, OFF(auth.max_failures), "10", 1, 1000000, NULL,

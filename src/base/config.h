@@ -103,7 +103,7 @@ struct config {
     } store;
     struct {
         char *challenge; /* "all", "register", "none" */
-        char *algorithms; /* digest challenges offered, in order: "MD5, SHA-256" */
+        char *algorithms; /* digest challenges offered, in order: "MD5", "SHA-256, MD5" */
         uint32_t nonce_lifetime;
         uint32_t max_failures;     /* per source address / user in failure_window */
         uint32_t failure_window;   /* seconds */

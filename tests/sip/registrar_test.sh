@@ -11,7 +11,7 @@ for u in alice bob carol; do
 done
 args=(--set "sip.listen=udp:127.0.0.1:$port" --set http.listen=tcp:127.0.0.1:18000
       --set turn.listen=udp:127.0.0.1:13400 --set auth.max_failures=3
-      --set sip.max_expires=7200)
+      --set sip.max_expires=7200 --set "auth.algorithms=SHA-256, MD5")
 start_rtcd rtcd "${args[@]}" || { not_ok "rtcd starts"; finish; }
 
 out=$($UA register --server $srv --user nobody --password x --port 15071)
@@ -19,6 +19,8 @@ expect_eq "an unknown user gets 401 again, as a wrong password does" "STATUS 401
 out=$($UA register --server $srv --user carol --password wrong --port 15071)
 expect_eq "a known user with a wrong password: 401" "STATUS 401" "$(head -1 <<<"$out")"
 
+out=$($UA register --server $srv --user alice --password secret --port 15071 --alg SHA-256)
+expect_eq "digest SHA-256 (RFC 8760) when offered" "STATUS 200" "$(head -1 <<<"$out")"
 out=$($UA register --server $srv --user alice --password secret --port 15071 --expires 10)
 expect_eq "too short an expiry: 423" "STATUS 423" "$(head -1 <<<"$out")"
 expect_match "423 names Min-Expires" '^Min-Expires: 60' "$(grep -i min-expires <<<"$out")"

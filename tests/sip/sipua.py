@@ -13,8 +13,11 @@ Digest MD5 with qop=auth. Standard library only; loopback only.
 """
 import argparse, hashlib, random, re, socket, sys, time
 
+ALG = "MD5"
+
 def h(s):
-    return hashlib.md5(s.encode()).hexdigest()
+    f = hashlib.sha256 if ALG == "SHA-256" else hashlib.md5
+    return f(s.encode()).hexdigest()
 
 class UA:
     def __init__(self, server, user, password, port=0):
@@ -60,7 +63,7 @@ class UA:
             if status in (401, 407):
                 hdr = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
                 ch = [l for l in resp.split("\r\n") if l.lower().startswith(hdr.lower() + ":")
-                      and "MD5" in l]
+                      and re.search(r"algorithm=" + re.escape(ALG) + r"\b", l)]
                 if not ch:
                     return status
                 realm = re.search(r'realm="([^"]*)"', ch[0]).group(1)
@@ -73,7 +76,7 @@ class UA:
                 r = h(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
                 name = "Authorization" if status == 401 else "Proxy-Authorization"
                 auth = (f'{name}: Digest username="{self.user}", realm="{realm}", '
-                        f'nonce="{nonce}", uri="{ruri}", response="{r}", algorithm=MD5, '
+                        f'nonce="{nonce}", uri="{ruri}", response="{r}", algorithm={ALG}, '
                         f'qop=auth, nc={nc}, cnonce="{cnonce}"\r\n')
                 cseq += 1
                 continue
@@ -123,7 +126,10 @@ def main():
     ap.add_argument("--expires", type=int, default=300)
     ap.add_argument("--no-register", action="store_true")
     ap.add_argument("--keep", action="store_true", help="listen: do not unregister at the end")
+    ap.add_argument("--alg", default="MD5", choices=["MD5", "SHA-256"])
     a = ap.parse_args()
+    global ALG
+    ALG = a.alg
     ua = UA(a.server, a.user, a.password, a.port)
     host = a.server
     if a.cmd == "send":
