@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench/sip.sh — SIP core benchmark (issue 5 item 9), driven by sipp.
 #
-#   bench/sip.sh                      the Kamailio anchor (started and stopped
-#                                     here); the rtcd side is added by the lead
-#   bench/sip.sh kamailio             the same
+#   bench/sip.sh                      Kamailio, then rtcd with 1 and 2 workers
+#                                     (each started and stopped here), then the
+#                                     ratios rtcd/Kamailio
+#   bench/sip.sh kamailio             the Kamailio anchor alone
+#   bench/sip.sh rtcd W               rtcd alone, W workers
 #   bench/sip.sh SERVER PID ADDR      measure a server that is already running
 #                                     (e.g. rtcd PID 127.0.0.1:15100)
 #   bench/sip.sh --users-file FILE    write the benchmark's users ("name
@@ -290,31 +292,72 @@ EOF
     return $rc
 }
 
-# compare — rtcd/Kamailio ratio of every figure from the two results files.
+# compare [NAME...] — NAME/Kamailio ratio of every figure from the results files
+# (default: rtcd-w1 rtcd-w2).
 compare() {
-    local k=bench/results/sip-kamailio.txt r=bench/results/sip-rtcd.txt
-    [ -f "$k" ] && [ -f "$r" ] || { echo "sip: compare needs $k and $r" >&2; return 1; }
-    awk '/^sip-summary/ { for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$2, kv[1]] = kv[2]; keys[kv[1]] = 1 } }
+    local k=bench/results/sip-kamailio.txt name files=()
+    [ -f "$k" ] || { echo "sip: compare needs $k" >&2; return 1; }
+    [ $# -gt 0 ] || set -- rtcd-w1 rtcd-w2
+    for name in "$@"; do
+        [ -f "bench/results/sip-$name.txt" ] && files+=("bench/results/sip-$name.txt")
+    done
+    [ ${#files[@]} -gt 0 ] || { echo "sip: no rtcd results to compare" >&2; return 1; }
+    awk '/^sip-summary/ { s[$2] = 1; for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$2, kv[1]] = kv[2] } }
         END {
-            printf "%-14s %12s %12s %8s\n", "figure", "rtcd", "kamailio", "ratio"
             n = split("reg_per_s calls_per_s msg_per_s cpu_us_reg cpu_us_call cpu_us_msg mem_b_user", order, " ")
-            for (i = 1; i <= n; i++) {
-                f = order[i]; a = v["rtcd", f]; b = v["kamailio", f]
-                printf "%-14s %12s %12s %8s\n", f, a, b, (b + 0 > 0 ? sprintf("%.2f", a / b) : "-")
+            for (name in s) {
+                if (name == "kamailio") continue
+                printf "%-14s %12s %12s %8s\n", "figure", name, "kamailio", "ratio"
+                for (i = 1; i <= n; i++) {
+                    f = order[i]; a = v[name, f]; b = v["kamailio", f]
+                    printf "%-14s %12s %12s %8s\n", f, a, b, (b + 0 > 0 ? sprintf("%.2f", a / b) : "-")
+                }
             }
-        }' "$k" "$r"
+        }' "$k" "${files[@]}"
 }
 
-# The rtcd side (added when rtcd serves SIP): load the users of
-# `bench/sip.sh --users-file`, start build-bench/rtcd with auth.challenge =
-# register and sip.listen = udp:127.0.0.1:15100, then
-# `measure rtcd "$pid" 127.0.0.1:15100`, stop it by PID, and `compare`.
+# rtcd_side W — rtcd with W workers: the benchmark users imported into a fresh
+# store, auth.challenge = register, UDP 127.0.0.1:15100; measured, then stopped.
+rtcd_side() {
+    local w=$1 dir=$T/rtcd-w$1 pid i
+    local bin=${BUILD:-$ROOT/build-bench}
+    mkdir -p "$dir"
+    users_file "$T/users.txt"
+    awk '{ print $1 "," $2 }' "$T/users.txt" >"$dir/import.csv"
+    "$bin/rtcctl" --set server.data_dir="$dir" user import "$dir/import.csv" >/dev/null ||
+        { echo "sip: rtcctl user import failed" >&2; return 1; }
+    "$bin/rtcd" --set server.data_dir="$dir" --set server.workers="$w" \
+        --set auth.challenge=register --set sip.listen=udp:127.0.0.1:15100 \
+        --set http.listen=tcp:127.0.0.1:18000 --set turn.listen= --set log.level=warn \
+        >"$dir/rtcd.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    for i in $(seq 1 100); do
+        ss -lnu | grep -q '127.0.0.1:15100 ' && break
+        kill -0 "$pid" 2>/dev/null || { tail "$dir/rtcd.log" >&2; return 1; }
+        sleep 0.2
+    done
+    sleep 1
+    measure "rtcd-w$w" "$pid" 127.0.0.1:15100
+    local rc=$?
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null
+    return $rc
+}
+
 case "${1:-all}" in
     --users-file) users_file "$2" ;;
-    compare) compare ;;
-    all | kamailio) kamailio_anchor ;;
+    compare) shift; compare "$@" ;;
+    kamailio) kamailio_anchor ;;
+    rtcd) rtcd_side "${2:-1}" ;;
+    all)
+        kamailio_anchor && rtcd_side 1 && rtcd_side 2 || exit 1
+        echo
+        echo "rtcd / Kamailio, same run (CPU and memory: lower is better; rates are bounded by sipp):"
+        compare rtcd-w1 rtcd-w2
+        ;;
     *)
-        [ $# -eq 3 ] || { echo "usage: $0 [kamailio | SERVER PID ADDR | --users-file FILE | compare]" >&2; exit 2; }
+        [ $# -eq 3 ] || { echo "usage: $0 [all | kamailio | rtcd W | SERVER PID ADDR | --users-file FILE | compare [NAME...]]" >&2; exit 2; }
         measure "$1" "$2" "$3"
         ;;
 esac

@@ -154,7 +154,7 @@ void core__reply_stateless(struct sip_worker *sw, const struct sip_msg *m,
 {
     if (!m->is_request || m->method == SIP_M_ACK)
         return;
-    if (!sip_msg_hdr(m, SIP_H_VIA) || !sip_msg_hdr(m, SIP_H_CALL_ID))
+    if (!sip_msg_hdr(m, SIP_H_VIA))
         return; /* nothing to route an answer by */
     buf_reset(&sw->out);
     if (sip_msg_respond(m, status, reason, STR("rtcd-sl"), NULL, 0, STR_NULL, STR_NULL,
@@ -255,6 +255,51 @@ struct handover {
 
 static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed);
 
+/*
+ * A request whose start line is malformed has no header index, so nothing to answer
+ * by. Its headers are parsed again behind a stand-in request line (with the CSeq's
+ * method, so that the CSeq check passes) and the answer carries the original error.
+ */
+static void reply_to_broken(struct sip_worker *sw, const struct sip_msg *bad,
+                            const struct net_rx *rx)
+{
+    str all = str_make(rx->data, rx->len);
+    ssize_t eol = str_find(all, STR("\r\n"));
+    if (eol < 0)
+        return;
+    str rest = str_skip(all, (size_t)eol + 2);
+    str method = STR("OPTIONS");
+    for (str r = rest; r.len;) {
+        ssize_t e = str_find(r, STR("\r\n"));
+        str line = e < 0 ? r : str_sub(r, 0, (size_t)e);
+        if (line.len == 0)
+            break;
+        if (str_has_caseprefix(line, STR("CSeq:")) || str_has_caseprefix(line, STR("CSeq "))) {
+            str v = str_trim(str_skip(line, (size_t)str_find_char(line, ':') + 1));
+            ssize_t sp = str_find_char(v, ' ');
+            if (sp > 0)
+                method = str_trim(str_skip(v, (size_t)sp));
+            break;
+        }
+        r = e < 0 ? STR_NULL : str_skip(r, (size_t)e + 2);
+    }
+    if (method.len > 32)
+        return;
+    struct buf *b = &sw->patched;
+    buf_reset(b);
+    if (buf_printf(b, "%.*s sip:invalid SIP/2.0\r\n", STR_FMT(method)) < 0 ||
+        buf_append_str(b, rest) < 0)
+        return;
+    struct sip_msg m;
+    sip_msg_init(&m, sw->hdrs2, sw->srv->lim.max_headers);
+    struct sip_limits lim = sw->srv->lim;
+    lim.max_message_size = (uint32_t)b->len;
+    sip_msg_parse(&m, (const char *)b->data, b->len, &lim,
+                  rx->transport == TRANSPORT_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM);
+    if (m.is_request)
+        core__reply_stateless(sw, &m, rx, bad->err.status, str_cstr(bad->err.reason));
+}
+
 static void on_handover(struct worker *w, void *arg)
 {
     struct handover *h = arg;
@@ -295,8 +340,14 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
             log_debug("core", "%s from %s: rejected: %d %s", m.is_request ? "request" : "message",
                       net_addr_str(&rx->src, a, sizeof a), m.err.status, m.err.reason);
         }
-        if (m.is_request && m.err.status)
-            core__reply_stateless(sw, &m, rx, m.err.status, str_cstr(m.err.reason));
+        /* a start line that does not parse: a request unless it reads like a status line */
+        bool request = m.is_request || !str_has_prefix(str_make(rx->data, rx->len), STR("SIP/"));
+        if (request && m.err.status) {
+            if (m.is_request && sip_msg_hdr(&m, SIP_H_VIA))
+                core__reply_stateless(sw, &m, rx, m.err.status, str_cstr(m.err.reason));
+            else
+                reply_to_broken(sw, &m, rx);
+        }
         return; /* a malformed response is dropped */
     }
     uint32_t owner = callid_owner(s, m.call_id);
@@ -528,6 +579,7 @@ static void worker_free(struct sip_worker *sw)
     buf_free(&sw->out);
     buf_free(&sw->patched);
     free(sw->hdrs);
+    free(sw->hdrs2);
     free(sw);
 }
 
@@ -557,8 +609,9 @@ void sip_server_worker_start(struct worker *w, void *server)
     buf_init(&sw->out, (size_t)s->lim.max_message_size * 2);
     buf_init(&sw->patched, (size_t)s->lim.max_message_size + 256);
     sw->hdrs = calloc(s->lim.max_headers, sizeof *sw->hdrs);
+    sw->hdrs2 = calloc(s->lim.max_headers, sizeof *sw->hdrs2);
     random_token(sw->branch_salt, 8);
-    if (!sw->hdrs || arena_new(&sw->arena, 8192, 1u << 20) < 0) {
+    if (!sw->hdrs || !sw->hdrs2 || arena_new(&sw->arena, 8192, 1u << 20) < 0) {
         worker_free(sw);
         goto fail;
     }
