@@ -94,9 +94,25 @@ static bool in_outbound(const struct loc_binding *v)
     return v->instance.len > 0 && v->reg_id != 0;
 }
 
+static bool bnd_outbound(const struct bnd *b)
+{
+    return b->len[F_INSTANCE] > 0 && b->reg_id != 0;
+}
+
+/*
+ * A binding's identity within its AOR: (instance, reg-id) for an outbound one
+ * (RFC 5626 §6), the contact key for any other (RFC 3261 §10.3). The two are
+ * separate name spaces: a plain contact never addresses an outbound binding,
+ * even one whose URI is the same text, nor the other way round. So no two
+ * bindings of an AOR share an identity and each input addresses at most one
+ * binding, which is what loc_update's cap arithmetic counts on.
+ */
+
 /* Whether record b is the binding that input v addresses. */
 static bool bnd_match(const struct bnd *b, const struct loc_binding *v)
 {
+    if (in_outbound(v) != bnd_outbound(b))
+        return false;
     if (in_outbound(v))
         return b->reg_id == v->reg_id && str_eq(field(b, F_INSTANCE), v->instance);
     return str_eq(bnd_key(b), in_key(v));
@@ -105,7 +121,9 @@ static bool bnd_match(const struct bnd *b, const struct loc_binding *v)
 /* Whether inputs v and w address the same binding. */
 static bool in_match(const struct loc_binding *v, const struct loc_binding *w)
 {
-    if (in_outbound(v) || in_outbound(w))
+    if (in_outbound(v) != in_outbound(w))
+        return false;
+    if (in_outbound(v))
         return v->reg_id == w->reg_id && str_eq(v->instance, w->instance);
     return str_eq(in_key(v), in_key(w));
 }
@@ -643,8 +661,8 @@ again:
         }
     }
     after = A ? A->n : 0;
-    /* The prediction above is exact unless keys overlap oddly (an outbound entry and a
-     * plain one naming the same binding): settle the total on what happened. */
+    /* Phase 1's prediction is exact (each input addresses at most one binding, see
+     * bnd_match), so this only gives back what a shrinking request freed. */
     if (after > before + reserved)
         atomic_fetch_add(&t->total, after - before - reserved);
     else if (after < before + reserved)

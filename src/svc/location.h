@@ -12,7 +12,9 @@
  * one from the URI text, RFC 3261 §19.1.4 in the form documented there); an
  * empty key means "the contact text, byte-exact". A contact carrying
  * +sip.instance and a reg-id is matched by (instance, reg-id) instead (RFC
- * 5626 §6), so a new flow for the same device replaces the old binding.
+ * 5626 §6), so a new flow for the same device replaces the old binding. The
+ * two kinds never match each other: a contact without (instance, reg-id)
+ * does not touch an outbound binding whose URI is the same text.
  *
  * Results are copies (arena-owned), never pointers into the table.
  */

@@ -3,8 +3,11 @@
  * input (update batches, remove-all, restore, expire, lookups over a small
  * universe of AORs, contacts, instances and Call-IDs), checking invariants after
  * each: the counters agree with an iteration, no AOR exceeds its cap, the total
- * cap holds, lookups are sorted by q, and a refused update changes nothing.
+ * cap holds, lookups are sorted by q, no two bindings of an AOR share an identity
+ * ((instance, reg-id) for an outbound one, the contact key otherwise), a refused
+ * update changes nothing, and the change hook sees sane events.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +37,28 @@ static size_t iter_count(struct loc_table *t, uint64_t now)
     return n;
 }
 
+/* The identity a binding is matched by (see location.h). */
+static bool same_binding(const struct loc_binding *a, const struct loc_binding *b)
+{
+    bool oa = a->instance.len && a->reg_id, ob = b->instance.len && b->reg_id;
+    if (oa != ob)
+        return false;
+    if (oa)
+        return a->reg_id == b->reg_id && str_eq(a->instance, b->instance);
+    return str_eq(a->contact_key, b->contact_key);
+}
+
+static void hook(void *ctx, str aor, enum loc_event ev, const struct loc_binding *b,
+                 size_t remaining)
+{
+    (void)ctx;
+    if (aor.len == 0 || b->contact.len == 0 || remaining > CAP_AOR ||
+        (unsigned)ev > LOC_EXPIRED)
+        abort();
+    if ((ev == LOC_ADDED || ev == LOC_UPDATED) && remaining == 0)
+        abort();
+}
+
 static const char *const aors[] = { "a@x", "A@x", "a@X", "b@x", "c@y" };
 static const char *const contacts[] = { "sip:1@h", "sip:2@h", "sip:3@h", "sip:4@h", "sip:5@h" };
 static const char *const callids[] = { "c1", "c2" };
@@ -43,6 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct loc_table *t;
     struct loc_params p = { .max_per_aor = CAP_AOR, .max_total = CAP_TOTAL };
+    if (size > 0 && (data[0] & 8)) /* half the inputs run with the hook */
+        p.hook = hook;
     struct arena *ar;
     if (loc_new(&t, &p) < 0 || arena_new(&ar, 0, 0) < 0)
         abort();
@@ -116,6 +143,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t j = 1; j < na; j++)
                 if (after[j - 1].q < after[j].q)
                     abort();
+            for (size_t j = 0; j < na; j++)
+                for (size_t l = j + 1; l < na; l++)
+                    if (same_binding(&after[j], &after[l]))
+                        abort();
         }
         arena_reset(ar);
     }

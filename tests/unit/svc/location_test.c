@@ -274,6 +274,67 @@ static void test_outbound(void **state)
     loc_free(t);
 }
 
+/*
+ * A plain contact and an outbound binding with the same URI text are two bindings: the
+ * plain one is named by its URI, the outbound one only by (instance, reg-id). Found by
+ * the fuzzer: a plain refresh used to count both as "replaced" when checking the per-AOR
+ * cap but replace only one, so the AOR grew past its cap; and a plain REGISTER could
+ * take over an outbound device's binding.
+ */
+static void test_outbound_and_plain_same_uri(void **state)
+{
+    (void)state;
+    struct loc_table *t = mk(2, 0);
+    const char *aor = "erin@example.com";
+    const char *nat = "sip:erin@198.51.100.4:5060"; /* both UAs appear behind this address */
+    str inst = STR("<urn:uuid:00000000-0000-1000-8000-00AA00BB00CC>");
+    struct loc_binding *r;
+
+    /* a plain UA registers */
+    assert_int_equal(reg1(t, aor, mkb(nat, "p", 1, 9000, 0), 0), 0);
+    /* an outbound device registers from elsewhere, then its new flow shows the same URI */
+    struct loc_binding d = mkb("sip:erin@203.0.113.9:5060;ob", "d", 1, 9000, 0);
+    d.instance = inst;
+    d.reg_id = 1;
+    d.flow_id = 7;
+    assert_int_equal(reg1(t, aor, d, 0), 0);
+    d.contact = str_cstr(nat);
+    d.cseq = 2;
+    d.flow_id = 8;
+    assert_int_equal(reg1(t, aor, d, 0), 0);
+    assert_int_equal(nbind(t, aor, 0, NULL), 2); /* at the cap */
+
+    /* the plain UA refreshes its contact and adds a second one: that would be three */
+    struct loc_binding v[2] = {mkb(nat, "p", 2, 9000, 0),
+                               mkb("sip:erin@198.51.100.5:5060", "p", 2, 9000, 0)};
+    assert_int_equal(loc_update(t, str_cstr(aor), v, 2, 0, NULL, NULL, NULL), LOC_ERR_AOR_FULL);
+    assert_int_equal(nbind(t, aor, 0, NULL), 2);
+    assert_int_equal(loc_count(t, NULL), 2);
+
+    /* the plain UA unregisters its contact: the outbound binding stays */
+    assert_int_equal(reg1(t, aor, mkb(nat, "p", 3, 0, 0), 0), 0);
+    assert_int_equal(nbind(t, aor, 0, &r), 1);
+    assert_true(str_eq(r[0].instance, inst));
+    assert_int_equal(r[0].flow_id, 8);
+
+    /* it registers again: a binding of its own, not a takeover of the device's */
+    assert_int_equal(reg1(t, aor, mkb(nat, "p", 4, 9000, 500), 0), 0);
+    assert_int_equal(nbind(t, aor, 0, &r), 2);
+    assert_int_equal(r[0].q, 500);
+    assert_int_equal(r[0].instance.len, 0);
+    assert_true(str_eq(r[1].instance, inst));
+    assert_int_equal(r[1].flow_id, 8);
+
+    /* and the device unregisters by (instance, reg-id), leaving the plain UA */
+    d.cseq = 3;
+    d.expires_ms = 0;
+    assert_int_equal(reg1(t, aor, d, 0), 0);
+    assert_int_equal(nbind(t, aor, 0, &r), 1);
+    assert_int_equal(r[0].instance.len, 0);
+    assert_int_equal(r[0].q, 500);
+    loc_free(t);
+}
+
 static void test_caps_and_limits(void **state)
 {
     (void)state;
@@ -737,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_normalise),          cmocka_unit_test(test_contact_key),
         cmocka_unit_test(test_add_lookup_sorted),  cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_contact_match),      cmocka_unit_test(test_outbound),
+        cmocka_unit_test(test_outbound_and_plain_same_uri),
         cmocka_unit_test(test_caps_and_limits),    cmocka_unit_test(test_remove_all),
         cmocka_unit_test(test_hook_and_expiry),    cmocka_unit_test(test_expire_max),
         cmocka_unit_test(test_snapshot_restore),   cmocka_unit_test(test_threads),
