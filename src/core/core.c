@@ -176,7 +176,15 @@ int core_respond(struct core_req *r, uint16_t status, str reason, const struct s
     buf_reset(&sw->out);
     int rc = sip_msg_respond(r->m, status, reason, str_cstr(tag), extra, nextra, content_type,
                              body, &sw->out);
-    if (rc == 0)
+    /*
+     * Rejections and challenges generated here are answered statelessly (RFC 3261
+     * §8.2.7): a retransmitted request is simply answered again, and no transaction is
+     * kept for 32 s per refused request (what an attacker or a registration storm would
+     * otherwise fill memory with).
+     */
+    if (rc == 0 && status >= 300)
+        rc = txn_respond_once(r->st, status, (const char *)sw->out.data, sw->out.len);
+    else if (rc == 0)
         rc = txn_respond(r->st, status, (const char *)sw->out.data, sw->out.len, r->now);
     core__rearm(sw);
     return rc;

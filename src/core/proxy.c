@@ -443,8 +443,9 @@ void proxy__response(struct sip_worker *sw, struct txn *ct, const struct sip_msg
     uint16_t status = m->status;
     if (status == 100)
         return;
-    if (!c->st || upstream_response(m, txn_request(c->st), &sw->out) < 0)
-        return;
+    const struct sip_msg *req = c->st ? txn_request(c->st) : NULL;
+    if (!req || upstream_response(m, req, &sw->out) < 0)
+        return; /* nobody upstream any more, or a non-INVITE already answered */
     str bytes = buf_str(&sw->out);
     if (status < 200) {
         b->provisional = true;

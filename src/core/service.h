@@ -103,7 +103,9 @@ void sip_server_set_services(struct sip_server *s, const struct core_services *s
 /*
  * Answers r's request with status (reason empty = the standard phrase), extra
  * headers, and a body. A To tag is added to responses above 100 when the request had
- * none. 0 or a negative errno.
+ * none. A final status of 300 or more ends the transaction at once (a stateless
+ * answer: nothing kept for retransmissions); r->st must not be used afterwards unless
+ * referenced. 0 or a negative errno.
  */
 int core_respond(struct core_req *r, uint16_t status, str reason, const struct sip_hdr_add *extra,
                  size_t nextra, str content_type, str body);

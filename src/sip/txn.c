@@ -34,6 +34,7 @@ struct txn {
     struct buf last;      /* server: the last response sent; client: the ACK sent */
     struct sip_msg msg;   /* server: req parsed */
     struct sip_hdr *hdrs;
+    bool msg_freed;       /* server non-INVITE after its final response: req and msg gone */
     uint64_t t_retx, t_end; /* absolute ms, 0 = not set */
     uint32_t interval;
     size_t heap_idx;
@@ -377,8 +378,25 @@ int txn_respond(struct txn *t, uint16_t status, const char *data, size_t len, ui
         return rc;
     } else {
         t->t_end = now + 64 * (uint64_t)tt->tm.t1; /* Timer J */
+        /* only the key and the last response matter now: give the request back */
+        buf_free(&t->req);
+        free(t->hdrs);
+        t->hdrs = NULL;
+        t->msg_freed = true;
     }
     heap_update(tt, t);
+    return rc;
+}
+
+int txn_respond_once(struct txn *t, uint16_t status, const char *data, size_t len)
+{
+    struct txn_table *tt = t->tt;
+    if (!tt || !t->server || t->state == TXN_COMPLETED || t->state == TXN_CONFIRMED ||
+        t->state == TXN_ACCEPTED)
+        return -EALREADY;
+    t->status = status;
+    int rc = send_bytes(tt, &t->dest, str_make(data, len));
+    terminate(t);
     return rc;
 }
 
@@ -683,7 +701,7 @@ enum sip_method txn_method(const struct txn *t)
 
 const struct sip_msg *txn_request(const struct txn *t)
 {
-    return t->server ? &t->msg : NULL;
+    return t->server && !t->msg_freed ? &t->msg : NULL;
 }
 
 const struct net_rx *txn_source(const struct txn *t)

@@ -100,6 +100,14 @@ void txn_table_stats(const struct txn_table *tt, struct txn_stats *out);
 int txn_respond(struct txn *st, uint16_t status, const char *data, size_t len, uint64_t now);
 
 /*
+ * Sends a final response on server transaction st and ends it at once, keeping
+ * nothing for retransmissions (a stateless answer, RFC 3261 §8.2.7): for challenges
+ * and rejections, where a retransmitted request is simply answered again. The user's
+ * terminated callback runs before this returns. 0 or the send error.
+ */
+int txn_respond_once(struct txn *st, uint16_t status, const char *data, size_t len);
+
+/*
  * A new client transaction: sends request data (a whole request whose top Via carries
  * branch) to d and runs its timers. method is the request's (ACK is not a transaction:
  * send it with txn_table_send). user is the caller's pointer (txn_user_data). Returns 0
