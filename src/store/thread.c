@@ -34,7 +34,16 @@ struct job {
     void *arg;
     int rc;
     bool batch; /* runs inside the thread's batch transaction (never opens its own) */
+    bool lazy;  /* nobody waits for it (archive appends): may wait for company */
 };
+
+/*
+ * Group commit: when only lazy jobs are queued, the thread waits up to
+ * LAZY_WAIT_MS after the first of them, or until LAZY_MAX are queued, so that
+ * one transaction and one fsync carry many archive entries instead of one each.
+ */
+#define LAZY_WAIT_MS 50
+#define LAZY_MAX 256
 
 struct store_thread {
     struct store *s;
@@ -44,6 +53,9 @@ struct store_thread {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct job *head, *tail;
+    size_t queued;        /* jobs in the list */
+    bool eager;           /* a job someone waits for is queued */
+    uint64_t first_lazy;  /* when the oldest queued lazy job came (ms) */
     bool stopping;
     int64_t users_seq;
 };
@@ -193,8 +205,26 @@ static void *thread_main(void *arg)
     pthread_mutex_lock(&t->lock);
     for (;;) {
         while (t->head) {
+            uint64_t now0 = clock_mono_ms();
+            if (!t->eager && !t->stopping && t->queued < LAZY_MAX &&
+                now0 < t->first_lazy + LAZY_WAIT_MS) {
+                /* only archive appends: wait a little for more (group commit) */
+                uint64_t ms = t->first_lazy + LAZY_WAIT_MS - now0;
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_nsec += (long)ms * 1000000L;
+                while (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+                continue;
+            }
             struct job *list = t->head;
             t->head = t->tail = NULL;
+            t->queued = 0;
+            t->eager = false;
+            t->first_lazy = 0;
             pthread_mutex_unlock(&t->lock);
             run_list(t, list);
             pthread_mutex_lock(&t->lock);
@@ -274,13 +304,13 @@ int store_thread_start(struct store_thread **out, struct store *s, struct store_
     return 0;
 }
 
-static int submit(struct store_thread *t, struct worker *w, store_job_fn job, store_done_fn done,
-                  void *arg, bool batch)
+static int submit_job(struct store_thread *t, struct worker *w, store_job_fn job,
+                      store_done_fn done, void *arg, bool batch, bool lazy)
 {
     struct job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
-    *j = (struct job){NULL, w, job, done, arg, 0, batch};
+    *j = (struct job){NULL, w, job, done, arg, 0, batch, lazy};
     pthread_mutex_lock(&t->lock);
     if (t->stopping) {
         pthread_mutex_unlock(&t->lock);
@@ -292,9 +322,22 @@ static int submit(struct store_thread *t, struct worker *w, store_job_fn job, st
     else
         t->head = j;
     t->tail = j;
-    pthread_cond_signal(&t->cond);
+    if (!lazy)
+        t->eager = true;
+    else if (t->queued == 0 || !t->first_lazy)
+        t->first_lazy = clock_mono_ms();
+    t->queued++;
+    /* a lazy job alone does not wake the thread until its company arrives */
+    if (!lazy || t->queued >= LAZY_MAX || t->queued == 1)
+        pthread_cond_signal(&t->cond);
     pthread_mutex_unlock(&t->lock);
     return 0;
+}
+
+static int submit(struct store_thread *t, struct worker *w, store_job_fn job, store_done_fn done,
+                  void *arg, bool batch)
+{
+    return submit_job(t, w, job, done, arg, batch, false);
 }
 
 int store_thread_submit(struct store_thread *t, struct worker *w, store_job_fn job,
@@ -579,7 +622,7 @@ int store_thread_archive_append(struct store_thread *t, str sender, const str *r
         j->rlen[i] = recipients[i].len;
         p += recipients[i].len + 1;
     }
-    int rc = submit(t, NULL, archive_job_fn, archive_done, j, true);
+    int rc = submit_job(t, NULL, archive_job_fn, archive_done, j, true, true);
     if (rc < 0)
         archive_job_free(j);
     return rc;

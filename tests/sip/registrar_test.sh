@@ -45,6 +45,10 @@ out=$($UA send --server $srv --user alice --password secret --to bob --count 1 -
 expect_eq "alice's MESSAGE is accepted by bob's device" "ACKED hello-1 200" "$out"
 wait $listener
 expect_eq "bob's device got it through the restored binding" "GOT hello-1" "$(grep GOT "$T/bob.txt")"
+# every MESSAGE is archived (group commit: within a fraction of a second)
+sleep 0.3
+out=$("$RTCCTL" --set server.data_dir="$T/rtcd" --json archive search hello-1)
+expect_match "the MESSAGE is in the archive, from alice to bob" '"alice".*"bob"|"bob".*"alice"' "$(tr -d '\n ' <<<"$out")"
 
 # throttling: carol fails 3 times, then even the right password is refused for a while
 # three failures (auth.max_failures) within the window
