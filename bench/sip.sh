@@ -263,6 +263,17 @@ measure() {
     } | tee "$out"
 }
 
+# wait_listening PID LOG — waits (20 s) until 127.0.0.1:15100/udp is open; 1 if PID died.
+wait_listening() {
+    local i
+    for i in $(seq 1 100); do
+        ss -lnu | grep -q '127.0.0.1:15100 ' && { sleep 1; return 0; }
+        kill -0 "$1" 2>/dev/null || { tail "$2" >&2; return 1; }
+        sleep 0.2
+    done
+    return 1
+}
+
 # kamailio_anchor — start Kamailio with NUSERS users, measure, stop it.
 kamailio_anchor() {
     mkdir -p "$T/kam/db"
@@ -277,14 +288,9 @@ with open(sys.argv[1], "w") as f:
 EOF
     kamailio -f "$ROOT/bench/kamailio/kamailio.cfg" -DD -E -m 512 -M 16 -w "$T/kam" \
         -A "DBURL=\"text://$T/kam/db\"" >"$T/kam/kamailio.log" 2>&1 &
-    local pid=$! i
+    local pid=$!
     PIDS+=("$pid")
-    for i in $(seq 1 100); do
-        ss -lnu | grep -q '127.0.0.1:15100 ' && break
-        kill -0 "$pid" 2>/dev/null || { tail "$T/kam/kamailio.log" >&2; return 1; }
-        sleep 0.2
-    done
-    sleep 1
+    wait_listening "$pid" "$T/kam/kamailio.log" || return 1
     measure kamailio "$pid" 127.0.0.1:15100
     local rc=$?
     kill -TERM "$pid"
@@ -319,7 +325,7 @@ compare() {
 # rtcd_side W — rtcd with W workers: the benchmark users imported into a fresh
 # store, auth.challenge = register, UDP 127.0.0.1:15100; measured, then stopped.
 rtcd_side() {
-    local w=$1 dir=$T/rtcd-w$1 pid i
+    local w=$1 dir=$T/rtcd-w$1 pid
     local bin=${BUILD:-$ROOT/build-bench}
     mkdir -p "$dir"
     users_file "$T/users.txt"
@@ -332,12 +338,7 @@ rtcd_side() {
         >"$dir/rtcd.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    for i in $(seq 1 100); do
-        ss -lnu | grep -q '127.0.0.1:15100 ' && break
-        kill -0 "$pid" 2>/dev/null || { tail "$dir/rtcd.log" >&2; return 1; }
-        sleep 0.2
-    done
-    sleep 1
+    wait_listening "$pid" "$dir/rtcd.log" || return 1
     measure "rtcd-w$w" "$pid" 127.0.0.1:15100
     local rc=$?
     kill -TERM "$pid"

@@ -105,6 +105,20 @@ int core__route_plan(struct sip_worker *sw, const struct sip_msg *m, const struc
     return 0;
 }
 
+/* Answers 403 with Retry-After when key (an address or a user) is throttled. */
+static bool refuse_throttled(struct core_req *r, str key, uint64_t now)
+{
+    uint32_t retry;
+    if (!throttle_check(r->sw->srv->throttle, key, now, &retry))
+        return false;
+    char ra[16];
+    snprintf(ra, sizeof ra, "%u", retry);
+    struct sip_hdr_add h = { STR("Retry-After"), str_cstr(ra) };
+    core_respond(r, 403, STR("Forbidden: too many failed authentications"), &h, 1, STR_NULL,
+                 STR_NULL);
+    return true;
+}
+
 /* ---- answers ---- */
 
 static void respond(struct core_req *r, uint16_t status, const char *reason)
@@ -144,6 +158,11 @@ static void challenge(struct core_req *r, bool is_register, bool stale)
         buf_free(&v[i]);
 }
 
+/*
+ * Digest authentication of r (RFC 7616/8760). Returns true when the request may go
+ * on (r->auth_user set, borrowed from the request); false when it was answered
+ * (challenge, 403 when throttled).
+ */
 static bool authenticate(struct core_req *r, bool is_register)
 {
     struct sip_worker *sw = r->sw;
@@ -152,15 +171,8 @@ static bool authenticate(struct core_req *r, bool is_register)
     uint64_t now = clock_wall_ms();
     uint8_t kb[16];
     str ipkey = throttle_addr_key((const struct sockaddr *)&r->rx->src, kb);
-    uint32_t retry;
-    if (throttle_check(s->throttle, ipkey, now, &retry)) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%u", retry);
-        struct sip_hdr_add h = { STR("Retry-After"), str_cstr(ra) };
-        core_respond(r, 403, STR("Forbidden: too many failed authentications"), &h, 1,
-                     STR_NULL, STR_NULL);
+    if (refuse_throttled(r, ipkey, now))
         return false;
-    }
     str realm = core_realm(s);
     enum sip_hdr_id id = is_register ? SIP_H_AUTHORIZATION : SIP_H_PROXY_AUTHORIZATION;
     struct digest_creds c;
@@ -179,14 +191,8 @@ static bool authenticate(struct core_req *r, bool is_register)
     snprintf(ukey, sizeof ukey, "u:%.*s", (int)(c.username.len < CORE_USER_MAX ? c.username.len
                                                                               : CORE_USER_MAX),
              c.username.s);
-    if (throttle_check(s->throttle, str_cstr(ukey), now, &retry)) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%u", retry);
-        struct sip_hdr_add h = { STR("Retry-After"), str_cstr(ra) };
-        core_respond(r, 403, STR("Forbidden: too many failed authentications"), &h, 1,
-                     STR_NULL, STR_NULL);
+    if (refuse_throttled(r, str_cstr(ukey), now))
         return false;
-    }
     /*
      * RFC 7616 §3.4.6 suggests checking that the digest uri is the Request-URI. It is
      * not enforced: deployed clients (sipp among them) put their next hop there, and a

@@ -208,13 +208,10 @@ baresip_call() {
     fi
 }
 
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    server=""
-    [ "${1:-}" = --server ] && server=$2
-    if [ -z "$server" ]; then
-        server=127.0.0.1:15100
-        kam_start "$T/kam" -A AUTH_ALL || exit 1
-    fi
+# baresip_suite SERVER — alice and bob (password "secret") register through
+# SERVER, call each other both ways and exchange a message each way.
+baresip_suite() {
+    local server=$1 text
     if baresip_start alice alice secret 15170 15180 "$server" localhost bob; then
         ok "baresip alice: REGISTER_OK"
     else
@@ -235,5 +232,15 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     if baresip_wait_message alice "$text" 10; then ok "baresip bob->alice: MESSAGE received"; else not_ok "baresip bob->alice: MESSAGE received"; fi
     baresip_stop alice
     baresip_stop bob
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    server=""
+    [ "${1:-}" = --server ] && server=$2
+    if [ -z "$server" ]; then
+        server=127.0.0.1:15100
+        kam_start "$T/kam" -A AUTH_ALL || exit 1
+    fi
+    baresip_suite "$server"
     finish
 fi
