@@ -18,7 +18,8 @@
 #
 # Figures (each sipp run bounded in count and time; whole run ~4 min/server):
 #   mem   RSS growth per registered user: 100,000 distinct users registered
-#         with reg.xml (one CSV line each); memory is the sum of Pss over the
+#         with reg.xml (one CSV line each), read MEM_SETTLE (40) s after the last
+#         one, when their transactions (Timer J, 32 s) have ended; memory is the sum of Pss over the
 #         server's process tree (= VmRSS for a single process like rtcd;
 #         Kamailio is several processes sharing memory, where summing RSS
 #         would count shared pages once per process)
@@ -44,6 +45,7 @@ FIXED_RATE=${FIXED_RATE:-500}
 FIXED_SECS=${FIXED_SECS:-20}
 NUSERS=${NUSERS:-100000}
 MEM_RATE=${MEM_RATE:-2500}
+MEM_SETTLE=${MEM_SETTLE:-40}
 MAX_RATE=${MAX_RATE:-8000}
 LOCAL_IP=127.0.0.1
 P_UAC=15120 P_UAS_CALL=15121 P_UAS_MSG=15122 P_REG=15123
@@ -225,7 +227,10 @@ measure() {
     rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status")
     r=$(sipp_run mem "$MEM_RATE" "$NUSERS" reg.xml "$T/users.csv" -key ct "$LOCAL_IP:15124")
     read -r st succ nfail secs <<<"$r"
-    sleep 2
+    # per registered user, not per transaction: wait until the burst's transactions
+    # have ended (RFC 3261 Timer J = 64*T1 = 32 s) before reading the memory
+    log "memory: waiting ${MEM_SETTLE} s for the registration transactions to end"
+    sleep "$MEM_SETTLE"
     m1=$(mem_kb "$SERVER_PID")
     rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status")
     per_user=$(((m1 - m0) * 1024 / (succ > 0 ? succ : 1)))
