@@ -58,6 +58,8 @@ cleanup() {
     [ "${KEEP_BENCH_DIR:-0}" = 1 ] || rm -rf "$T"
 }
 trap cleanup EXIT
+# interrupted: stop what we started (sipp runs inside $(...) are in our process group)
+trap 'trap - TERM INT; cleanup; kill -TERM -- -$$ 2>/dev/null; exit 143' TERM INT
 
 log() { echo "  $*" >&2; }
 
