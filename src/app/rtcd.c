@@ -202,6 +202,9 @@ static int store_start(struct server *s)
     log_info("rtcd", "store: %s, schema version %d, realm %s, %zu user(s)",
              store_backend_name(st), store_schema_version(st), store_realm(st),
              store_creds_count(s->creds));
+    if (store_creds_count(s->creds) == 0)
+        log_info("rtcd", "no users yet: add one with 'rtcctl user add NAME --password PW' "
+                         "(same -c/--set options); rtcd sees it within a second");
     return 0;
 }
 
@@ -261,6 +264,9 @@ static int turn_lookup(void *ctx, const char *user_c, const char *realm_c, uint8
 static int services_new(struct server *s)
 {
     bool all = s->only == NULL;
+    if (all && s->cfg.http.listen.n)
+        log_warn("rtcd", "http.listen: the HTTP server (web client, API, WebSocket) is not "
+                         "served yet; the addresses are ignored");
     if (all || strcmp(s->only, "sip") == 0) {
         if (sip_start(s) < 0)
             return -EINVAL;
