@@ -34,6 +34,7 @@ struct txn {
     struct buf last;      /* server: the last response sent; client: the ACK sent */
     struct sip_msg msg;   /* server: req parsed */
     struct sip_hdr *hdrs;
+    bool shrink;          /* give req and msg back when only the table holds t */
     bool msg_freed;       /* server non-INVITE after its final response: req and msg gone */
     uint64_t t_retx, t_end; /* absolute ms, 0 = not set */
     uint32_t interval;
@@ -189,8 +190,18 @@ void txn_ref(struct txn *t)
 
 void txn_unref(struct txn *t)
 {
-    if (--t->refs > 0)
+    if (--t->refs > 0) {
+        if (t->refs == 1 && t->shrink && t->tt) {
+            /* the user's last pointer is gone (the transaction layer holds one across
+             * its own callbacks): the request copy is no longer needed */
+            t->shrink = false;
+            buf_free(&t->req);
+            free(t->hdrs);
+            t->hdrs = NULL;
+            t->msg_freed = true;
+        }
         return;
+    }
     buf_free(&t->key);
     buf_free(&t->req);
     buf_free(&t->last);
@@ -378,11 +389,9 @@ int txn_respond(struct txn *t, uint16_t status, const char *data, size_t len, ui
         return rc;
     } else {
         t->t_end = now + 64 * (uint64_t)tt->tm.t1; /* Timer J */
-        /* only the key and the last response matter now: give the request back */
-        buf_free(&t->req);
-        free(t->hdrs);
-        t->hdrs = NULL;
-        t->msg_freed = true;
+        /* only the key and the last response matter now: the request goes back once
+         * nobody is looking at it any more (see txn_unref) */
+        t->shrink = true;
     }
     heap_update(tt, t);
     return rc;

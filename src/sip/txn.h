@@ -134,7 +134,12 @@ void txn_unref(struct txn *t);
 enum txn_state txn_state(const struct txn *t);
 bool txn_is_server(const struct txn *t);
 enum sip_method txn_method(const struct txn *t);
-/* Server transactions: the request (a private copy, parsed), valid while t lives. */
+/*
+ * Server transactions: the request (a private copy, parsed). Valid while the caller
+ * holds a reference, or during a callback of the transaction layer; after a final
+ * response to a non-INVITE request it is given back once no reference but the table's
+ * is left, and this returns NULL.
+ */
 const struct sip_msg *txn_request(const struct txn *t);
 /* Server transactions: where the request came from. */
 const struct net_rx *txn_source(const struct txn *t);
