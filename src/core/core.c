@@ -387,9 +387,6 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
             prx.data = (const char *)sw->patched.data;
             prx.len = sw->patched.len;
         }
-        if (m.max_forwards == 0 && m.method != SIP_M_ACK) {
-            /* answered here, before a transaction: RFC 3261 §16.3 step 3 */
-        }
     } else {
         CNT(s, responses);
     }

@@ -109,6 +109,16 @@ void proxy__cancel(struct sip_worker *sw, struct txn *invite_st);
 /* Sends response m upstream without its top Via, to where Via v says (§18.2.2). */
 int proxy__strip_and_send_upstream(struct sip_worker *sw, const struct sip_msg *m,
                                    const struct sip_via *v);
+/*
+ * What a client transaction's user data points to starts with one of these, so the
+ * response callbacks know whose transaction it is.
+ */
+enum cu_kind {
+    CU_BRANCH, /* a proxy branch (proxy.c) */
+    CU_CANCEL, /* a CANCEL the proxy sent (its answer is not needed) */
+    CU_UAC,    /* a request the server itself sent (uac.c) */
+};
+
 /* proxy.c, shared with uac.c */
 int proxy__target_dest(struct sip_worker *sw, const struct core_target *t, struct net_dest *d);
 int proxy__via_value(struct sip_worker *sw, const struct net_dest *d, const char *branch,

@@ -21,8 +21,6 @@
 #include "base/log.h"
 #include "base/map.h"
 
-enum cu_kind { CU_BRANCH, CU_CANCEL };
-
 /* What a client transaction's user data points to. */
 struct cu {
     enum cu_kind kind;

@@ -16,7 +16,7 @@
 struct uac_ctx;
 
 struct uac_branch {
-    int kind; /* CU_UAC (see proxy.c's enum: a distinct value) */
+    enum cu_kind kind; /* CU_UAC; first, as in every client transaction's user data */
     struct uac_ctx *ctx;
     struct txn *ct;
     bool done;
@@ -31,8 +31,6 @@ struct uac_ctx {
     uint16_t best;
     bool reported;
 };
-
-#define CU_UAC 7
 
 struct worker *core_worker(const struct sip_worker *sw)
 {
