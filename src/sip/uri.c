@@ -346,20 +346,23 @@ static bool params_match(str a, str b)
     return true;
 }
 
-/* every header of a is in b with an equal value, and the other way round */
-static bool headers_sub(str a, str b)
+/*
+ * Every name=value item of a (items separated by sep) is in b with an equal value
+ * (escapes decoded; values compared case-insensitively when nocase). The callers check
+ * both directions.
+ */
+static bool items_sub(str a, str b, char sep, bool nocase)
 {
     size_t i = 0;
     while (i < a.len) {
-        const char *amp = memchr(a.s + i, '&', a.len - i);
-        size_t e = amp ? (size_t)(amp - a.s) : a.len;
+        const char *end = memchr(a.s + i, sep, a.len - i);
+        size_t e = end ? (size_t)(end - a.s) : a.len;
         const char *eq = memchr(a.s + i, '=', e - i);
         size_t ne = eq ? (size_t)(eq - a.s) : e;
         str va, vb, name = str_make(a.s + i, ne - i);
         bool ha, hb;
-        (void)eq;
-        find_param(a, name, '&', &va, &ha);
-        if (!find_param(b, name, '&', &vb, &hb) || !dec_eq(va, vb, false))
+        find_param(a, name, sep, &va, &ha);
+        if (!find_param(b, name, sep, &vb, &hb) || !dec_eq(va, vb, nocase))
             return false;
         i = e + 1;
     }
@@ -374,24 +377,6 @@ static void tel_digits(str s, char *out, size_t cap, size_t *n)
             out[(*n)++] = (char)str_lower((unsigned char)s.s[i]);
 }
 
-static bool tel_params_sub(str a, str b)
-{
-    size_t i = 0;
-    while (i < a.len) {
-        const char *semi = memchr(a.s + i, ';', a.len - i);
-        size_t e = semi ? (size_t)(semi - a.s) : a.len;
-        const char *eq = memchr(a.s + i, '=', e - i);
-        size_t ne = eq ? (size_t)(eq - a.s) : e;
-        str va, vb, name = str_make(a.s + i, ne - i);
-        bool ha, hb;
-        (void)eq;
-        find_param(a, name, ';', &va, &ha);
-        if (!find_param(b, name, ';', &vb, &hb) || !dec_eq(va, vb, true))
-            return false;
-        i = e + 1;
-    }
-    return true;
-}
 
 /* See msg.h. */
 bool sip_uri_eq(const struct sip_uri *a, const struct sip_uri *b)
@@ -406,15 +391,16 @@ bool sip_uri_eq(const struct sip_uri *a, const struct sip_uri *b)
             return false;
         if (!str_caseeq(a->host, b->host) || a->has_port != b->has_port || a->port != b->port)
             return false;
-        return params_match(a->params, b->params) && headers_sub(a->headers, b->headers) &&
-               headers_sub(b->headers, a->headers);
+        return params_match(a->params, b->params) &&
+               items_sub(a->headers, b->headers, '&', false) &&
+               items_sub(b->headers, a->headers, '&', false);
     case SIP_URI_TEL: {
         char da[64], db[64];
         size_t na, nb;
         tel_digits(a->user, da, sizeof(da), &na);
         tel_digits(b->user, db, sizeof(db), &nb);
-        return na == nb && memcmp(da, db, na) == 0 && tel_params_sub(a->params, b->params) &&
-               tel_params_sub(b->params, a->params);
+        return na == nb && memcmp(da, db, na) == 0 && items_sub(a->params, b->params, ';', true) &&
+               items_sub(b->params, a->params, ';', true);
     }
     default:
         return str_caseeq(a->scheme_s, b->scheme_s) && str_eq(a->opaque, b->opaque);
