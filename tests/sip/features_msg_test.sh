@@ -109,7 +109,9 @@ grep -q intruder "$T/gb" && not_ok "a non-member's message is not delivered" ||
 $UA listen --server $srv --user carol --password secret --port 15715 --seconds 2 >"$T/gc" 2>&1
 grep -q '^GOT grp-1$' "$T/gc" && ok "an offline member gets it when she registers" ||
     not_ok "an offline member gets it when she registers" "$(cat "$T/gc")"
-# a user and a group of the same name: the user wins
+# a user and a group of the same name: the user wins (rtcctl warns)
+clash=$(ctl group add bob 2>&1)
+expect_match "rtcctl warns when a group is named like a user" "warning: a user named bob exists" "$clash"
 out=$($UA send --server $srv --user alice --password secret --to nosuch --prefix x)
 expect_match "an unknown name gets 404" "^FAILED x-1 404$" "$out"
 
