@@ -8,7 +8,8 @@
  * notify API. docs/messaging.md.
  *
  * Callable from any thread: deliver_send copies the message and hands it to a
- * SIP worker; the completion runs there.
+ * SIP worker; the completion runs there. rtcd's instance: home_deliver(home).
+ * It does not archive: the caller decides.
  */
 #ifndef RTCD_SVC_DELIVER_H
 #define RTCD_SVC_DELIVER_H

@@ -132,6 +132,11 @@ grep -q '^GOT maintenance at noon$' "$T/bb" && ok "an online user gets the broad
 expect_match "the broadcast comes from the system address" '<sip:system@localhost>' \
     "$(grep -B1 '^GOT maintenance' "$T/bb" | grep '^H From:')"
 # carol was offline for both: only the --offline-too one waits for her; dave gets none
+# rtcd's count per broadcast (svc/deliver outcomes): bob online; alice, carol, dave not
+expect_match "broadcast 1: 1 delivered, 3 not online" \
+    "broadcast 1: 1 delivered, 0 stored offline, 3 not online, 0 failed" "$(cat "$T/rtcd.log")"
+expect_match "broadcast 2 (--offline-too): 1 delivered, 2 stored" \
+    "broadcast 2: 1 delivered, 2 stored offline, 0 not online, 0 failed" "$(cat "$T/rtcd.log")"
 $UA listen --server $srv --user carol --password secret --port 15717 --seconds 2 >"$T/bc" 2>&1
 grep -q '^GOT team meeting$' "$T/bc" && ok "--offline-too: an offline member gets it on REGISTER" ||
     not_ok "--offline-too: an offline member gets it on REGISTER" "$(cat "$T/bc")"
