@@ -44,6 +44,21 @@ hi=$(grep '^H History-Info' "$T/c1" | head -1)
 expect_match "History-Info names bob (index 1) and carol with cause 302" \
     'sip:bob@localhost>;index=1, <sip:carol@localhost;cause=302>;index=1\.1' "$hi"
 
+# ---- a foreign target (another server, by address) ----
+ctl forward set bob --unconditional sip:vm@127.0.0.1:15742 >/dev/null
+live
+$UA listen --server $srv --user vm --password x --port 15742 --seconds 3 --no-register \
+    --invite answer --show History-Info >"$T/vm" 2>&1 &
+vmpid=$!
+track $vmpid
+sleep 0.3
+out=$(call bob)
+wait $vmpid 2>/dev/null
+expect_match "unconditional to a foreign URI: answered there" "FINAL 200" "$out"
+grep -q '^INVITE sip:vm@127.0.0.1:15742' "$T/vm" && ok "the foreign target gets the INVITE" ||
+    not_ok "the foreign target gets the INVITE" "$(cat "$T/vm")"
+ctl forward clear bob >/dev/null
+
 # ---- busy ----
 ctl forward clear bob >/dev/null
 ctl forward set bob --busy carol >/dev/null
