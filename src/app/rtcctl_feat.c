@@ -34,11 +34,13 @@ static const char forward_help[] =
     "Exit status: 0 done, 1 refused (no such user), 2 usage error.\n";
 
 static const char broadcast_help[] =
-    "Usage: rtcctl broadcast [--group G] [--offline-too] [--content-type T] TEXT\n"
+    "Usage: rtcctl broadcast [--group G] [--offline-too [--expires SECS]] [--content-type T]\n"
+    "                        TEXT\n"
     "\n"
     "Sends TEXT from the system address (server.system_address) to every enabled user\n"
     "(or the members of group G) that has a registered device. With --offline-too,\n"
-    "users without a device get it when they next register. rtcctl queues it in the\n"
+    "users without a device get it when they next register — unless SECS seconds have\n"
+    "passed (--expires: a notice that is stale later). rtcctl queues it in the\n"
     "store's outbox; the running rtcd takes it within a second. Prints how many users\n"
     "it is addressed to.\n"
     "Exit status: 0 queued, 1 refused (no such group, store error), 2 usage error.\n";
@@ -308,6 +310,7 @@ int rtcctl_cmd_broadcast(struct rtcctl *ctl, int argc, char **argv)
         {"offline-too", no_argument, NULL, 'o'},
         {"content-type", required_argument, NULL, 't'},
         {"no-wait", no_argument, NULL, 'n'},
+        {"expires", required_argument, NULL, 'e'},
         {NULL, 0, NULL, 0},
     };
     if (rtcctl_wants_help(argc, argv)) {
@@ -316,6 +319,7 @@ int rtcctl_cmd_broadcast(struct rtcctl *ctl, int argc, char **argv)
     }
     const char *group = "", *ctype = "text/plain";
     bool offline_too = false, wait = true;
+    long expires = 0;
     int c;
     optind = 0;
     opterr = 0;
@@ -335,12 +339,21 @@ int rtcctl_cmd_broadcast(struct rtcctl *ctl, int argc, char **argv)
         case 'n':
             wait = false;
             break;
+        case 'e': {
+            char *end;
+            expires = strtol(optarg, &end, 10);
+            if (!*optarg || *end || expires < 1 || expires > 365L * 86400)
+                return busage("--expires: seconds from 1 to 31536000, not '%s'", optarg);
+            break;
+        }
         default:
             return busage("unknown or incomplete option");
         }
     }
     if (optind != argc - 1)
         return busage("expected one TEXT (quote it)");
+    if (expires && !offline_too)
+        return busage("--expires applies to the stored copies: give --offline-too too");
     const char *text = argv[optind];
     if (!*text)
         return busage("the text is empty");
@@ -364,6 +377,7 @@ int rtcctl_cmd_broadcast(struct rtcctl *ctl, int argc, char **argv)
         .offline_too = offline_too,
         .content_type = str_cstr(ctype),
         .body = str_cstr(text),
+        .expires_ms = expires ? (int64_t)clock_wall_ms() + expires * 1000 : 0,
     };
     int64_t id = 0;
     if (rc == 0)

@@ -83,20 +83,22 @@ int store_offline_expire(struct store *s, int64_t now_ms, int64_t *removed)
 int store_broadcast_add(struct store *s, const struct store_broadcast *b, int64_t *id_out)
 {
     static const char *const sql =
-        "INSERT INTO broadcast (created_ms, sender, grp, offline_too, content_type, body)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        "INSERT INTO broadcast (created_ms, sender, grp, offline_too, content_type, body,"
+        " expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
     if (!store__text_ok(b->sender, STORE_URI_MAX) || b->sender.len == 0 ||
         (b->group.len && !store_name_valid(b->group)) ||
         !store__text_ok(b->content_type, STORE_CTYPE_MAX) || b->content_type.len == 0 ||
-        b->body.len > STORE_BODY_MAX || !store__text_ok(b->body, STORE_BODY_MAX))
+        b->body.len > STORE_BODY_MAX || !store__text_ok(b->body, STORE_BODY_MAX) ||
+        b->expires_ms < 0)
         return -EINVAL;
     struct db_val p[] = {dbv_int((int64_t)clock_wall_ms()), dbv_text(b->sender),
                          dbv_text(b->group),
                          dbv_int(b->offline_too),
                          dbv_text(b->content_type),
-                         dbv_text(b->body)};
+                         dbv_text(b->body),
+                         dbv_int(b->expires_ms)};
     int64_t id = 0;
-    int rc = store__db_query_i64(s->db, sql, p, 6, &id);
+    int rc = store__db_query_i64(s->db, sql, p, 7, &id);
     if (rc == 0 && id_out)
         *id_out = id;
     return rc;
@@ -119,6 +121,7 @@ static int bc_row(void *ctx, const struct db_row *r)
         .content_type = r->col[5],
         .body = r->col[6],
         .taken_ms = store__db_i64(r, 7),
+        .expires_ms = store__db_i64(r, 8),
     };
     return c->cb(c->ctx, &b);
 }
@@ -126,7 +129,7 @@ static int bc_row(void *ctx, const struct db_row *r)
 static int take_fn(struct store *s, void *arg)
 {
     static const char *const q_sel =
-        "SELECT id, created_ms, sender, grp, offline_too, content_type, body, taken_ms"
+        "SELECT id, created_ms, sender, grp, offline_too, content_type, body, taken_ms, expires_ms"
         " FROM broadcast WHERE taken_ms = 0 ORDER BY id LIMIT 16";
     static const char *const q_mark = "UPDATE broadcast SET taken_ms = $1 WHERE taken_ms = 0"
                                       " AND id IN (SELECT id FROM broadcast WHERE taken_ms = 0"
@@ -151,7 +154,7 @@ int store_broadcast_take(struct store *s, store_broadcast_fn cb, void *ctx)
 int store_broadcast_get(struct store *s, int64_t id, store_broadcast_fn cb, void *ctx)
 {
     static const char *const sql =
-        "SELECT id, created_ms, sender, grp, offline_too, content_type, body, taken_ms"
+        "SELECT id, created_ms, sender, grp, offline_too, content_type, body, taken_ms, expires_ms"
         " FROM broadcast WHERE id = $1";
     struct bc_ctx c = {cb, ctx};
     struct db_val p[] = {dbv_int(id)};

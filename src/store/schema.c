@@ -145,7 +145,8 @@ static const struct migration migrations[] = {
      " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'features_seq'; END;"
      "CREATE TABLE broadcast (id INTEGER PRIMARY KEY AUTOINCREMENT, created_ms INTEGER NOT NULL,"
      " sender TEXT NOT NULL, grp TEXT NOT NULL DEFAULT '', offline_too INTEGER NOT NULL DEFAULT 0,"
-     " content_type TEXT NOT NULL, body TEXT NOT NULL, taken_ms INTEGER NOT NULL DEFAULT 0);",
+     " content_type TEXT NOT NULL, body TEXT NOT NULL, taken_ms INTEGER NOT NULL DEFAULT 0,"
+     " expires_ms INTEGER NOT NULL DEFAULT 0);",
      /* PostgreSQL */
      "ALTER TABLE offline_msg ADD COLUMN expires_ms BIGINT NOT NULL DEFAULT 0;"
      "INSERT INTO meta VALUES ('features_seq', '0');"
@@ -160,7 +161,8 @@ static const struct migration migrations[] = {
      " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_features_seq();"
      "CREATE TABLE broadcast (id BIGSERIAL PRIMARY KEY, created_ms BIGINT NOT NULL,"
      " sender TEXT NOT NULL, grp TEXT NOT NULL DEFAULT '', offline_too INTEGER NOT NULL DEFAULT 0,"
-     " content_type TEXT NOT NULL, body TEXT NOT NULL, taken_ms BIGINT NOT NULL DEFAULT 0);"},
+     " content_type TEXT NOT NULL, body TEXT NOT NULL, taken_ms BIGINT NOT NULL DEFAULT 0,"
+     " expires_ms BIGINT NOT NULL DEFAULT 0);"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -252,6 +252,7 @@ struct store_broadcast {
     bool offline_too; /* users with no device get it when they next register */
     str content_type, body;
     int64_t taken_ms; /* when rtcd took it (0 = not yet) */
+    int64_t expires_ms; /* stored offline copies expire then (wall clock; 0 = never) */
 };
 /* Queues a broadcast (text body, at most STORE_BODY_MAX). -EINVAL. */
 int store_broadcast_add(struct store *s, const struct store_broadcast *b, int64_t *id_out);

@@ -220,6 +220,7 @@ static int take_one(void *ctx, const struct store_broadcast *sb)
         return -ENOMEM;
     b->id = sb->id;
     b->offline_too = sb->offline_too;
+    b->expires_ms = sb->expires_ms;
     b->group = str_dup(sb->group);
     b->sender = str_dup(sb->sender);
     b->ctype = str_dup(sb->content_type);

@@ -24,7 +24,7 @@ struct feat {
 /* A broadcast taken from the outbox, with its recipients (user names). */
 struct feat_bcast {
     struct feat_bcast *next;
-    int64_t id;
+    int64_t id, expires_ms;
     bool offline_too;
     char *group;        /* "" = every user */
     char *sender, *ctype, *body;

@@ -193,6 +193,7 @@ void feat__broadcast_run(struct feat *f, struct sip_worker *sw, struct feat_bcas
             .content_type = str_cstr(b->ctype),
             .body = str_make(b->body, b->blen),
             .offline = b->offline_too,
+            .expires_ms = b->expires_ms,
         };
         if (deliver_send(f->p.dl, &dm, bc_one, c) < 0) {
             atomic_fetch_add(&c->failed, 1);

@@ -9,6 +9,8 @@ UA="python3 $(dirname "$0")/sipua.py"
 port=15700
 srv=127.0.0.1:$port
 ctl() { "$RTCCTL" --set server.data_dir="$T/rtcd" "$@"; }
+ctl broadcast --expires 5 "x" >/dev/null 2>&1
+expect_eq "broadcast --expires without --offline-too is a usage error" 2 $?
 for u in alice bob carol dave; do ctl user add $u --password secret >/dev/null; done
 ctl user set-display alice "Alice Smith" >/dev/null 2>&1 || true
 args=(--set "sip.listen=udp:127.0.0.1:$port" --set http.listen=tcp:127.0.0.1:15799
@@ -125,6 +127,7 @@ expect_match "rtcctl says how many users it addressed" "addressed to 4 user\(s\)
 expect_match "rtcd took the broadcast within a second" "rtcd took it" "$bout"
 bout=$(ctl broadcast --group team --offline-too "team meeting")
 expect_match "a group broadcast addresses the members" "addressed to 3 user\(s\) of group team" "$bout"
+ctl broadcast --group team --offline-too --expires 1 "fleeting" >/dev/null
 sleep 1
 wait_listeners
 grep -q '^GOT maintenance at noon$' "$T/bb" && ok "an online user gets the broadcast" ||
@@ -140,6 +143,8 @@ expect_match "broadcast 2 (--offline-too): 1 delivered, 2 stored" \
 $UA listen --server $srv --user carol --password secret --port 15717 --seconds 2 >"$T/bc" 2>&1
 grep -q '^GOT team meeting$' "$T/bc" && ok "--offline-too: an offline member gets it on REGISTER" ||
     not_ok "--offline-too: an offline member gets it on REGISTER" "$(cat "$T/bc")"
+grep -q 'fleeting' "$T/bc" && not_ok "an expired broadcast is not delivered" "$(cat "$T/bc")" ||
+    ok "an expired broadcast is not delivered (--expires 1, registered later)"
 grep -q 'maintenance' "$T/bc" && not_ok "without --offline-too nothing is stored" ||
     ok "without --offline-too nothing is stored"
 $UA listen --server $srv --user dave --password secret --port 15718 --seconds 1.5 >"$T/bd" 2>&1

@@ -903,6 +903,7 @@ struct bc_seen {
     int n;
     int64_t id;
     bool offline_too;
+    int64_t expires_ms;
     char body[64], group[64];
 };
 
@@ -912,6 +913,7 @@ static int bc_seen(void *ctx, const struct store_broadcast *b)
     c->n++;
     c->id = b->id;
     c->offline_too = b->offline_too;
+    c->expires_ms = b->expires_ms;
     snprintf(c->body, sizeof c->body, "%.*s", (int)b->body.len, b->body.s);
     snprintf(c->group, sizeof c->group, "%.*s", (int)b->group.len, b->group.s);
     return 0;
@@ -973,7 +975,7 @@ static void test_features(void **state)
     /* the outbox: taken once */
     struct store_broadcast bc = {.sender = STR("<sip:system@localhost>"), .group = STR("team"),
                                  .offline_too = true, .content_type = STR("text/plain"),
-                                 .body = STR("hello all")};
+                                 .body = STR("hello all"), .expires_ms = 4242};
     int64_t id = 0;
     assert_int_equal(store_broadcast_add(s, &bc, &id), 0);
     assert_true(id > 0);
@@ -986,6 +988,7 @@ static void test_features(void **state)
     assert_true(seen.offline_too);
     assert_string_equal(seen.body, "hello all");
     assert_string_equal(seen.group, "team");
+    assert_int_equal(seen.expires_ms, 4242);
     memset(&seen, 0, sizeof seen);
     assert_int_equal(store_broadcast_take(s, bc_seen, &seen), 0);
     assert_int_equal(seen.n, 0);
