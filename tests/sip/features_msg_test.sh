@@ -155,4 +155,12 @@ expect_eq "broadcast to an unknown group is refused" 1 $?
 
 stop_pid "$RTCD_PID"
 expect_eq "rtcd stops cleanly" 0 $?
+
+# ---- messaging.group_senders = users: any local user may write to a group ----
+start_rtcd rtcd2 "${args[@]}" --set server.data_dir="$T/rtcd" --set messaging.group_senders=users ||
+    { not_ok "rtcd restarts"; finish; }
+out=$($UA send --server $srv --user dave --password secret --to team --prefix open)
+expect_match "group_senders=users: a non-member's MESSAGE is accepted" "^ACKED open-1 202$" "$out"
+stop_pid "$RTCD_PID"
+expect_eq "rtcd stops cleanly (2)" 0 $?
 finish
