@@ -81,6 +81,9 @@ static const struct directive directives[] = {
       "most registered contacts (devices) of one address-of-record" },
     { "sip", "max_bindings", CFG_UINT, OFF(sip.max_bindings), "1000000", 1, 100000000, NULL,
       "most registered contacts in the location table altogether" },
+    { "sip", "stateless_register", CFG_ENUM, OFF(sip.stateless_register), "on", 0, 0, "on|off",
+      "answer REGISTER for our domains without a transaction (docs/registrar.md): a "
+      "retransmission is processed again, as the idempotent refresh it is" },
 
     { "http", "listen", CFG_LISTEN, OFF(http.listen), "tcp:0.0.0.0:8080", 0, 0, "tcp|tls",
       "HTTP listening addresses: web client, JSON API, SIP over WebSocket at /sip" },

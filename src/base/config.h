@@ -77,6 +77,7 @@ struct config {
         uint32_t min_expires, max_expires, default_expires;
         uint32_t max_bindings_per_aor; /* location table caps (svc/location.h) */
         uint32_t max_bindings;
+        char *stateless_register; /* "on": REGISTER for our domains keeps no transaction */
     } sip;
     struct {
         struct listen_list listen;

@@ -171,11 +171,15 @@ int core_respond(struct core_req *r, uint16_t status, str reason, const struct s
     struct sip_worker *sw = r->sw;
     char tag[24];
     /* a To tag that is the same for every response of this transaction: the worker's
-     * salt and 40 bits of the transaction's address, in hex (no printf: hot path) */
+     * salt and 40 bits of the transaction's address (without one, of a hash of the
+     * top Via's branch, the same for a retransmission), in hex (no printf: hot path) */
     static const char hex[] = "0123456789abcdef";
     size_t tl = strnlen(sw->branch_salt, 8);
     memcpy(tag, sw->branch_salt, tl);
-    uint64_t id = (uint64_t)(uintptr_t)r->st & 0xffffffffffULL;
+    uint64_t id = r->st ? (uint64_t)(uintptr_t)r->st
+                        : map_siphash(sw->srv->hash_key, r->m->via.branch.s, r->m->via.branch.len,
+                                      false);
+    id &= 0xffffffffffULL;
     for (int i = 9; i >= 0; i--)
         tag[tl++] = hex[(id >> (i * 4)) & 0xf];
     tag[tl] = '\0';
@@ -188,10 +192,18 @@ int core_respond(struct core_req *r, uint16_t status, str reason, const struct s
      * kept for 32 s per refused request (what an attacker or a registration storm would
      * otherwise fill memory with).
      */
-    if (rc == 0 && status >= 300)
+    if (rc == 0 && !r->st) {
+        /* stateless (core__route_stateless): to where the request came from */
+        struct net_dest d = { .transport = r->rx->transport, .addr = r->rx->src,
+                              .addrlen = r->rx->srclen, .flow_id = r->rx->flow_id };
+        rc = tu_send(sw, &d, (const char *)sw->out.data, sw->out.len);
+    } else if (rc == 0 && status >= 300) {
         rc = txn_respond_once(r->st, status, (const char *)sw->out.data, sw->out.len);
-    else if (rc == 0)
+    } else if (rc == 0) {
         rc = txn_respond(r->st, status, (const char *)sw->out.data, sw->out.len, r->now);
+    }
+    if (status >= 200)
+        r->status = status;
     core__rearm(sw);
     return rc;
 }
@@ -351,6 +363,24 @@ static unsigned parse_flags(const struct net_rx *rx)
     return rx->transport == TRANSPORT_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM;
 }
 
+/*
+ * Whether a request is answered without a transaction: a REGISTER for one of our
+ * domains with no Route (so the router answers it itself, the registrar never
+ * forwards), when sip.stateless_register is on. Its answers go straight back; a
+ * retransmission is processed again, which the registrar treats as the idempotent
+ * refresh it is (docs/registrar.md). A REGISTER for another domain or with a Route
+ * is proxied, so it keeps its transaction.
+ */
+static bool stateless(struct sip_server *s, const struct sip_msg *m)
+{
+    if (m->method != SIP_M_REGISTER || strcmp(s->cfg->sip.stateless_register, "on") != 0 ||
+        sip_msg_hdr(m, SIP_H_ROUTE))
+        return false;
+    const struct sip_uri *u = &m->ruri;
+    return (u->scheme == SIP_URI_SIP || u->scheme == SIP_URI_SIPS) &&
+           core__is_local_host(s, u->host, u->has_port ? u->port : 0);
+}
+
 static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
 {
     struct sip_server *s = sw->srv;
@@ -415,6 +445,12 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
         }
     } else {
         CNT(s, responses);
+    }
+    if (m.is_request && stateless(s, &m)) {
+        core__route_request(sw, NULL, &m, &prx);
+        core__rearm(sw);
+        arena_reset(sw->arena);
+        return;
     }
     int rc = txn_table_recv(sw->tt, &m, &prx, core__now(sw));
     if (rc == -ENOSPC)

@@ -393,8 +393,8 @@ static void local_request(struct core_req *r)
             s->svc.register_req(s->svc.ctx, r);
         else
             respond(r, 501, "Not Implemented: no registrar");
-        /* the transaction layer holds st through this callback */
-        if (s->svc.registered && txn_status(r->st) >= 200 && txn_status(r->st) < 300)
+        /* r (and st, when there is one) are valid through this callback */
+        if (s->svc.registered && r->status >= 200 && r->status < 300)
             s->svc.registered(s->svc.ctx, r);
         return;
     }

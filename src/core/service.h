@@ -30,6 +30,7 @@ struct core_req {
     str domain;    /* Request-URI host, one of ours */
     str auth_user; /* the authenticated user, empty when not authenticated */
     uint64_t now;  /* ms, loop clock */
+    uint16_t status; /* the final status core_respond sent, 0 = none yet */
 };
 
 /* One place a request may be forwarded to. */

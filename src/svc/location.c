@@ -630,7 +630,8 @@ again:
         for (size_t i = 0; i < n; i++) {
             if (!bnd_match(b, &v[i]))
                 continue;
-            if (str_eq(field(b, F_CALLID), v[i].call_id) && b->cseq >= v[i].cseq) {
+            /* an equal CSeq is a retransmission (stateless REGISTER): done again */
+            if (str_eq(field(b, F_CALLID), v[i].call_id) && b->cseq > v[i].cseq) {
                 rc = LOC_ERR_ORDER;
                 goto unlock;
             }
@@ -747,7 +748,7 @@ int loc_remove_all(struct loc_table *t, str aor, str call_id, uint32_t cseq, uin
         goto unlock;
     if (call_id.s) {
         for (const struct bnd *b = A->head; b; b = b->next)
-            if (b->expires_ms > now_ms && str_eq(field(b, F_CALLID), call_id) && b->cseq >= cseq) {
+            if (b->expires_ms > now_ms && str_eq(field(b, F_CALLID), call_id) && b->cseq > cseq) {
                 rc = LOC_ERR_ORDER;
                 A = NULL;
                 goto unlock;
@@ -869,6 +870,13 @@ ssize_t loc_expire(struct loc_table *t, uint64_t now_ms, size_t max, struct aren
     }
     arena_free(own);
     return err && a ? err : (ssize_t)removed;
+}
+
+size_t loc_pool_bytes(struct loc_table *t)
+{
+    struct pool_stats st;
+    pool_get_stats(t->pool, &st);
+    return st.mapped;
 }
 
 size_t loc_count(struct loc_table *t, size_t *aors)

@@ -38,7 +38,7 @@
 #define LOC_BATCH_MAX 64
 
 /* Errors beyond -EINVAL / -E2BIG / -ENOMEM, with the answer the registrar gives. */
-#define LOC_ERR_ORDER    (-ESTALE) /* same Call-ID, CSeq not higher: 500 (RFC 3261 §10.3 step 7) */
+#define LOC_ERR_ORDER    (-ESTALE) /* same Call-ID, lower CSeq: 500 (RFC 3261 §10.3 step 7) */
 #define LOC_ERR_AOR_FULL (-EMLINK) /* the AOR's binding cap: 403 "Too many registrations" */
 #define LOC_ERR_FULL     (-ENOSPC) /* the table's total cap: 503 */
 
@@ -118,9 +118,10 @@ int loc_lookup(struct loc_table *t, str aor, uint64_t now_ms, struct arena *a,
  * Applies one REGISTER's Contact list to aor, all or nothing (RFC 3261 §10.3
  * step 7): each v[i] with expires_ms > now_ms adds or refreshes the binding
  * it matches, each with expires_ms <= now_ms removes it (absent is fine). A
- * matched binding with the same Call-ID and a CSeq not lower than the
- * request's makes the whole call fail with LOC_ERR_ORDER (answer 500) and
- * changes nothing. Later entries of v win over earlier ones with the same
+ * matched binding with the same Call-ID and a higher CSeq than the request's
+ * makes the whole call fail with LOC_ERR_ORDER (answer 500) and changes
+ * nothing; an equal CSeq is taken as a retransmission and applied again
+ * (REGISTER is answered without a transaction, docs/registrar.md). Later entries of v win over earlier ones with the same
  * key. If cur is not NULL the AOR's bindings after the change are copied into
  * a as by loc_lookup (for the 200 OK). Returns 0, LOC_ERR_ORDER,
  * LOC_ERR_AOR_FULL, LOC_ERR_FULL, -EINVAL / -E2BIG (bad AOR, empty contact,
@@ -133,8 +134,8 @@ int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t
 /*
  * Removes every binding of aor ("Contact: *" with Expires: 0). With call_id
  * NULL (.s == NULL) unconditionally (administration); otherwise per RFC 3261
- * §10.3 step 6: a binding with the same Call-ID and a CSeq not lower than
- * cseq makes the call fail with LOC_ERR_ORDER and removes nothing. Returns
+ * §10.3 step 6: a binding with the same Call-ID and a CSeq higher than cseq
+ * makes the call fail with LOC_ERR_ORDER and removes nothing. Returns
  * the number removed (0 when none), LOC_ERR_ORDER, -EINVAL / -E2BIG,
  * -ENOMEM (the hook's copies).
  */
@@ -157,6 +158,9 @@ ssize_t loc_expire(struct loc_table *t, uint64_t now_ms, size_t max, struct aren
 
 /* Bindings and AORs in the table (expired ones not yet swept included). */
 size_t loc_count(struct loc_table *t, size_t *aors);
+/* Bytes of memory the table's record pool holds (AOR and binding records; the hash
+ * buckets are on the heap). */
+size_t loc_pool_bytes(struct loc_table *t);
 
 /*
  * Snapshot iteration, for persisting through the store: copies one shard at

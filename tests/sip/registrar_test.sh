@@ -58,4 +58,38 @@ expect_eq "after repeated failures: 403" "STATUS 403" "$(head -1 <<<"$out")"
 expect_match "with Retry-After" '^Retry-After: [0-9]+' "$(grep -i retry-after <<<"$out")"
 expect_match "the failures are logged" "failed authentication of 'carol'" "$(cat "$T/rtcd.log")"
 
+# REGISTER is answered without a transaction (sip.stateless_register): a retransmission
+# (same bytes) is processed again and gets the same answer; a lower CSeq still gets 500
+start_rtcd nochallenge --set "sip.listen=udp:127.0.0.1:15090" --set http.listen= \
+    --set turn.listen= --set auth.challenge=none || { not_ok "rtcd (auth none) starts"; finish; }
+out=$(python3 - <<'PY'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 15091))
+s.settimeout(3)
+def reg(cseq, branch):
+    return ("REGISTER sip:localhost SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:15091;branch=z9hG4bK{branch};rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:alice@localhost>;tag=rt1\r\n"
+            "To: <sip:alice@localhost>\r\nCall-ID: retrans-1@127.0.0.1\r\n"
+            f"CSeq: {cseq} REGISTER\r\nContact: <sip:alice@127.0.0.1:15091>\r\n"
+            "Expires: 600\r\nContent-Length: 0\r\n\r\n").encode()
+def ask(data):
+    s.sendto(data, ("127.0.0.1", 15090))
+    r = s.recv(65535).decode(errors="replace")
+    tag = [l for l in r.split("\r\n") if l.lower().startswith("to:")][0].split("tag=")[-1]
+    return r.split("\r\n")[0], tag, r.count("Contact:")
+first = ask(reg(7, "aa1"))
+again = ask(reg(7, "aa1"))
+print(first[0], "|", again[0], "|", "same-tag" if first[1] == again[1] else "other-tag",
+      "|", again[2], "|", ask(reg(6, "aa2"))[0])
+PY
+)
+IFS='|' read -r st1 st2 tags ncontact lower <<<"$out"
+expect_eq "a REGISTER is answered 200" "SIP/2.0 200 OK" "$(echo $st1)"
+expect_eq "its retransmission gets 200 again" "SIP/2.0 200 OK" "$(echo $st2)"
+expect_eq "with the same To tag" "same-tag" "$(echo $tags)"
+expect_eq "and still one binding" "1" "$(echo $ncontact)"
+expect_match "a lower CSeq from the same Call-ID: 500" "^SIP/2.0 500" "$(echo $lower)"
+
 finish

@@ -173,11 +173,15 @@ static void test_ordering(void **state)
     struct loc_table *t = mk(0, 0);
     const char *aor = "alice@example.com";
     assert_int_equal(reg1(t, aor, mkb("sip:a@h", "call-1", 10, 5000, 0), 0), 0);
-    /* same Call-ID, same or lower CSeq: rejected (500), nothing changes */
-    assert_int_equal(reg1(t, aor, mkb("sip:a@h", "call-1", 10, 9000, 0), 1), LOC_ERR_ORDER);
+    /* same Call-ID, lower CSeq: rejected (500), nothing changes */
     assert_int_equal(reg1(t, aor, mkb("sip:a@h", "call-1", 9, 9000, 0), 1), LOC_ERR_ORDER);
     assert_int_equal(reg1(t, aor, mkb("sip:a@h", "call-1", 9, 0, 0), 1), LOC_ERR_ORDER);
     struct loc_binding *r;
+    assert_int_equal(nbind(t, aor, 1, &r), 1);
+    assert_int_equal(r[0].expires_ms, 5000);
+    /* the same CSeq again: a retransmission (REGISTER is answered statelessly), done
+     * again with the same outcome */
+    assert_int_equal(reg1(t, aor, mkb("sip:a@h", "call-1", 10, 5000, 0), 1), 0);
     assert_int_equal(nbind(t, aor, 1, &r), 1);
     assert_int_equal(r[0].expires_ms, 5000);
     /* higher CSeq: refreshed */
@@ -191,7 +195,7 @@ static void test_ordering(void **state)
     assert_true(str_eq(r[0].call_id, STR("call-2")));
     /* all or nothing: the second contact violates the rule, the first is not added */
     struct loc_binding v[2] = {mkb("sip:new@h", "call-2", 5, 12000, 0),
-                               mkb("sip:a@h", "call-2", 1, 12000, 0)};
+                               mkb("sip:a@h", "call-2", 0, 12000, 0)};
     assert_int_equal(loc_update(t, str_cstr(aor), v, 2, 3, NULL, NULL, NULL), LOC_ERR_ORDER);
     assert_int_equal(nbind(t, aor, 3, NULL), 1);
     /* removal with a higher CSeq */
@@ -262,7 +266,7 @@ static void test_outbound(void **state)
     assert_int_equal(reg1(t, aor, b2, 1), 0);
     assert_int_equal(nbind(t, aor, 1, NULL), 2);
     /* ordering applies to outbound bindings too */
-    b2.cseq = 1;
+    b2.cseq = 0;
     assert_int_equal(reg1(t, aor, b2, 1), LOC_ERR_ORDER);
     /* removal by (instance, reg-id) */
     b2.cseq = 2;
@@ -392,8 +396,8 @@ static void test_remove_all(void **state)
     struct loc_table *t = mk(0, 0);
     assert_int_equal(reg1(t, "h@x", mkb("sip:h@1", "call-a", 5, 5000, 0), 0), 0);
     assert_int_equal(reg1(t, "h@x", mkb("sip:h@2", "call-b", 5, 5000, 0), 0), 0);
-    /* "*" with the Call-ID of one binding and a CSeq not higher: fails, nothing removed */
-    assert_int_equal(loc_remove_all(t, STR("h@x"), STR("call-a"), 5, 1), LOC_ERR_ORDER);
+    /* "*" with the Call-ID of one binding and a lower CSeq: fails, nothing removed */
+    assert_int_equal(loc_remove_all(t, STR("h@x"), STR("call-a"), 4, 1), LOC_ERR_ORDER);
     assert_int_equal(nbind(t, "h@x", 1, NULL), 2);
     assert_int_equal(loc_remove_all(t, STR("h@x"), STR("call-a"), 6, 1), 2);
     assert_int_equal(nbind(t, "h@x", 1, NULL), 0);
@@ -688,7 +692,8 @@ static void test_threads(void **state)
  * Memory per registered user: 100,000 AORs with one binding each, with strings of a
  * typical softphone (contact with transport, 36-byte Call-ID, +sip.instance, user agent,
  * received address), measured as the heap growth (glibc mallinfo2, so the malloc
- * overhead is counted). Printed for the benchmark report; asserted below 400 bytes.
+ * overhead is counted: the hash buckets) plus what the table's record pool mapped.
+ * Printed for the benchmark report; asserted below 400 bytes.
  */
 static void test_memory_per_binding(void **state)
 {
@@ -718,7 +723,7 @@ static void test_memory_per_binding(void **state)
     size_t strings = strlen("user000000@example.com") + strlen(c) + strlen(cid) + strlen(inst) +
                      strlen("Linphone/5.2.0 (belle-sip/5.2.0)");
     if (after.uordblks > before.uordblks) {
-        size_t per = (after.uordblks - before.uordblks) / USERS;
+        size_t per = (after.uordblks - before.uordblks + loc_pool_bytes(t)) / USERS;
         printf("location: %zu bytes per registered user (one binding; %zu bytes of strings)\n", per,
                strings);
         assert_true(per < 400);
