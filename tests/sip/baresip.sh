@@ -96,8 +96,11 @@ module_app		menu.so
 module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:$cport
 EOF
-    printf '<sip:%s@%s;transport=udp>;auth_pass=%s;outbound="sip:%s;transport=udp";regint=600;answermode=manual\n' \
-        "$user" "$domain" "$pass" "$server" >"$home/.baresip/accounts"
+    # Callers may add config lines (BS_EXTRA_CONFIG) and account parameters
+    # (BS_ACCOUNT_PARAMS, e.g. ";mediaenc=dtls_srtpf;medianat=ice" to meet a browser).
+    [ -n "${BS_EXTRA_CONFIG:-}" ] && printf '%s\n' "$BS_EXTRA_CONFIG" >>"$home/.baresip/config"
+    printf '<sip:%s@%s;transport=udp>;auth_pass=%s;outbound="sip:%s;transport=udp";regint=600;answermode=manual%s\n' \
+        "$user" "$domain" "$pass" "$server" "${BS_ACCOUNT_PARAMS:-}" >"$home/.baresip/accounts"
     : >"$home/.baresip/contacts"
     [ -n "$peer" ] && printf '"%s" <sip:%s@%s>\n' "$peer" "$peer" "$domain" >"$home/.baresip/contacts"
     : >"$home/events"

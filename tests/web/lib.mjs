@@ -75,6 +75,7 @@ export async function launch() {
         '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
         '--disable-features=WebRtcHideLocalIpsWithMdns',
         '--autoplay-policy=no-user-gesture-required',
+        '--allow-loopback-in-peer-connection',
     ];
     if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
     return chromium.launch({

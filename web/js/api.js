@@ -80,7 +80,7 @@ export class Api {
     /* PUT /api/v1/contacts with the whole list. */
     async setContacts(list) {
         await this.request('PUT', '/api/v1/contacts', {
-            contacts: list.map((c) => ({ uri: c.uri, name: c.name || '' })),
+            contacts: list.map((c) => ({ uri: c.uri, display: c.name || '' })),
         });
     }
 
@@ -111,6 +111,13 @@ export function toSipUri(text, domain) {
     const host = s.slice(at + 1).toLowerCase();
     if (!user || !host || /[\s<>"]/.test(user) || !/^[a-z0-9.\-[\]:]+$/.test(host)) return null;
     return `sip:${user}@${host}`;
+}
+
+/* Whether party (a user name, user@domain or sip: URI, as the archive keeps them) is the
+   address aor (user@domain). */
+export function sameParty(party, aor) {
+    const p = aorOf(party);
+    return p.includes('@') ? p.toLowerCase() === aor.toLowerCase() : p === aor.split('@')[0];
 }
 
 /* "sip:bob@example.com" → "bob@example.com" (the key used for conversations). */
@@ -156,12 +163,15 @@ function normaliseLogin(d, user) {
 }
 
 function normaliseContact(c) {
-    if (typeof c === 'string') return { uri: c.startsWith('sip') ? c : `sip:${c}`, name: '', group: false };
+    if (typeof c === 'string') return { uri: c, name: '', group: false };
     if (!c || typeof c !== 'object') return null;
-    let uri = c.uri || c.address || c.aor || c.user;
+    const uri = c.uri || c.address || c.aor || c.user;
     if (!uri) return null;
-    if (!uri.startsWith('sip')) uri = `sip:${uri}`;
-    return { uri, name: c.name || c.display_name || '', group: !!(c.group || c.kind === 'group') };
+    return {
+        uri,
+        name: c.name || c.display || c.display_name || '',
+        group: !!(c.group || c.kind === 'group' || c.type === 'group'),
+    };
 }
 
 function normaliseHistory(m) {
@@ -171,7 +181,7 @@ function normaliseHistory(m) {
     else if (typeof time === 'number' && time < 1e12) time *= 1000;
     return {
         from: m.from || m.sender || '',
-        to: m.to || m.recipient || '',
+        to: [].concat(m.to || m.recipients || m.recipient || []).join(','),
         body: m.body ?? m.text ?? '',
         contentType: m.content_type || m.type || 'text/plain',
         time: Number.isFinite(time) ? time : 0,

@@ -2,7 +2,7 @@
 // typing indicators and unread counts, group chats, broadcast notifications and calls.
 // The page talks to rtcd only: the JSON API (api.js) and SIP over WebSocket (sip.js).
 
-import { Api, ApiError, toSipUri, aorOf } from './api.js';
+import { Api, ApiError, toSipUri, aorOf, sameParty } from './api.js';
 import { SipClient } from './sip.js';
 import { CallView } from './calls.js';
 import { $, h, STATUS_TEXT, formatTime, toast } from './dom.js';
@@ -53,6 +53,8 @@ async function signIn(e) {
             password: session.sipPassword || password,
             displayName: session.displayName,
             iceServers: session.iceServers,
+            // ?ice=relay sends all media through the TURN relay: a diagnostic for TURN.
+            icePolicy: new URLSearchParams(location.search).get('ice') === 'relay' ? 'relay' : 'all',
         });
         wireSip(sip);
         state.sip = sip;
@@ -163,7 +165,10 @@ async function loadContacts() {
         toast('Contacts could not be loaded', ex.message);
     }
     state.contacts = [];
-    for (const c of list) addContactLocal(c.uri, c.name, c.group);
+    for (const c of list) {
+        const uri = toSipUri(c.uri, state.session.domain);
+        if (uri) addContactLocal(uri, c.name, c.group);
+    }
 }
 
 function addContactLocal(uri, name, group) {
@@ -383,16 +388,19 @@ async function loadHistory(c) {
     c.loading = (async () => {
         let hist = [];
         try {
-            hist = await api.history(c.aor);
+            // Local users by name (as the archive keeps them), others by address.
+            const local = c.aor.endsWith(`@${state.session.domain}`);
+            hist = await api.history(local ? c.aor.split('@')[0] : c.aor);
         } catch (ex) {
             if (!(ex instanceof ApiError && ex.status === 404)) toast('History could not be loaded', ex.message);
         }
         const me = myAor();
+        const dom = state.session.domain;
         const old = hist
             .filter((m) => m.contentType.startsWith('text/'))
             .map((m) => ({
-                dir: aorOf(m.from) === me ? 'out' : 'in',
-                from: aorOf(m.from),
+                dir: sameParty(m.from, me) ? 'out' : 'in',
+                from: aorOf(toSipUri(m.from, dom) || m.from),
                 body: m.body,
                 time: m.time,
                 history: true,

@@ -25,7 +25,7 @@ function ev(name, detail) {
 }
 
 export class SipClient extends EventTarget {
-    /* cfg: {uri, ws, authUser, password, displayName, iceServers} */
+    /* cfg: {uri, ws, authUser, password, displayName, iceServers, icePolicy ('all'|'relay')} */
     constructor(cfg) {
         super();
         this.cfg = cfg;
@@ -289,7 +289,10 @@ export class SipClient extends EventTarget {
     mediaOptions(video) {
         return {
             mediaConstraints: { audio: true, video: !!video },
-            pcConfig: { iceServers: this.cfg.iceServers || [] },
+            pcConfig: {
+                iceServers: this.cfg.iceServers || [],
+                iceTransportPolicy: this.cfg.icePolicy || 'all',
+            },
             rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: !!video },
         };
     }
