@@ -38,7 +38,6 @@ export class SipClient extends EventTarget {
     /* Connects and registers; resolves once registered, rejects with a message when the
        server refuses (wrong password) or cannot be reached within 15 s. */
     start() {
-        JsSIP.debug.disable('JsSIP:*');
         const socket = new JsSIP.WebSocketInterface(this.cfg.ws);
         this.ua = new JsSIP.UA({
             sockets: [socket],
@@ -243,7 +242,8 @@ export class SipClient extends EventTarget {
         const headers = ['Event: presence', `Expires: ${expires}`];
         if (this.pub.etag) headers.push(`SIP-If-Match: ${this.pub.etag}`);
         if (body) headers.push('Content-Type: application/pidf+xml');
-        const req = new OutgoingRequest('PUBLISH', this.cfg.uri, this.ua, null, headers, body || undefined);
+        const req = new OutgoingRequest('PUBLISH', this.ua.normalizeTarget(this.cfg.uri), this.ua, null,
+            headers, body || undefined);
         return new Promise((resolve, reject) => {
             const sender = new RequestSender(this.ua, req, {
                 onRequestTimeout: () => reject(new Error('PUBLISH timed out')),
