@@ -391,7 +391,7 @@ static int dispatch(struct conn *c, const struct http_request *req, const char *
     buf_init(&x->extra, HTTP_EXTRA_MAX);
     x->head_only = req->method == HTTP_HEAD;
     x->keep_alive = req->keep_alive && !c->hw->stopping;
-    c->refs++;
+    atomic_fetch_add(&c->refs, 1);
     c->cur = x;
     c->st = C_BUSY;
 
@@ -490,9 +490,16 @@ static ssize_t on_data(void *flow_ctx, const char *data, size_t len)
 
 void http__conn_unref(struct conn *c)
 {
-    if (--c->refs > 0)
+    if (atomic_fetch_sub(&c->refs, 1) > 1)
         return;
     free(c);
+}
+
+void http__ctx_abandon(struct http_ctx *x)
+{
+    struct conn *c = x->c;
+    ctx_free(x);
+    http__conn_unref(c);
 }
 
 static int on_open(void *ctx, struct net_worker *nw, uint64_t flow_id,
