@@ -203,6 +203,10 @@ static void core_metrics(void *arg, struct http_metrics_out *o)
                 "kind=\"send\"", (double)ns.send_errors);
     http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
                 "kind=\"sip_parse\"", (double)st.parse_errors);
+    /* PRESENCE: the presence agent (branch `presence`) should add its own collector with
+     * http_metrics_add and the real count; drop this placeholder when it does */
+    http_metric(o, "rtcd_subscriptions", HTTP_METRIC_GAUGE,
+                "active SUBSCRIBE dialogs (0 until the presence agent is merged)", NULL, 0);
     http_metric(o, "rtcd_users", HTTP_METRIC_GAUGE, "users in the credential table", NULL,
                 s->creds ? (double)store_creds_count(s->creds) : 0);
 }

@@ -92,10 +92,16 @@ class WS:
             raise WSError("server frames must not be masked")
         return bool(b0 & 0x80), b0 & 0x0F, self._need(n)
 
+    auto_pong = True  # answer pings as browsers do (off to see the pings)
+
     def recv(self, timeout=5):
-        """The next message: (opcode, payload); control frames are returned too."""
+        """The next message: (opcode, payload); control frames are returned too
+        (pings only when auto_pong is off: else they are answered here)."""
         self.sock.settimeout(timeout)
         fin, op, data = self.frame()
+        while op == 9 and self.auto_pong:
+            self.send(10, data)
+            fin, op, data = self.frame()
         if op >= 8:
             return op, data
         while not fin:
@@ -394,6 +400,7 @@ def sip_checks(a):
 def ping_check(a):
     """The server pings a silent WebSocket (http.ws_ping_interval)."""
     ws = WS("127.0.0.1", a.http, "/sip")
+    ws.auto_pong = False
     try:
         op, data = ws.recv(timeout=a.wait)
         check("server pings a silent WebSocket", op == 9, f"{op} {data!r}")
