@@ -85,10 +85,10 @@ expect_eq "keep-alive: two requests, one connection" "1 0" \
     "$(curl -s -o /dev/null -o /dev/null -w '%{num_connects}\n' $B/healthz $B/app.js | paste -sd' ')"
 
 # ---- framing, limits, timeouts, hand-made tokens ----
-python3 "$here/rawhttp.py" $HP wire | tally
-python3 "$here/rawhttp.py" $HP slow 2 | tally
+tally < <(python3 "$here/rawhttp.py" $HP wire)
+tally < <(python3 "$here/rawhttp.py" $HP slow 2)
 ha1=$(printf 'alice:localhost:pw' | md5sum | cut -d' ' -f1)
-python3 "$here/rawhttp.py" $HP token $SECRET alice "$ha1" | tally
+tally < <(python3 "$here/rawhttp.py" $HP token $SECRET alice "$ha1")
 
 # ---- login ----
 r=$(curl -s -X POST $B/api/v1/login -H "$J" -d '{"user":"alice","password":"pw"}')

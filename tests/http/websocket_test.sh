@@ -27,11 +27,11 @@ start_rtcd srv --set sip.listen=udp:127.0.0.1:$SP,tcp:127.0.0.1:$SP \
     --set sip.max_message_size=16K --set http.ws_ping_interval=2 ||
     { not_ok "rtcd starts"; finish; }
 
-timeout 90 python3 "$here/wsclient.py" sip --http $HP --sip $SP --max 16384 | tally
+tally < <(timeout 90 python3 "$here/wsclient.py" sip --http $HP --sip $SP --max 16384)
 grep -q "binding sip:alice@.*invalid;transport=ws dropped: its connection closed" "$T/srv.log" &&
     ok "log: the closed WebSocket's binding was dropped" ||
     not_ok "log: the closed WebSocket's binding was dropped"
-timeout 30 python3 "$here/wsclient.py" ping --http $HP --wait 4 | tally
+tally < <(timeout 30 python3 "$here/wsclient.py" ping --http $HP --wait 4)
 r=$(curl -s http://127.0.0.1:$HP/metrics)
 expect_match "/metrics counts WebSocket messages" 'rtcd_websocket_messages_total\{direction="in"\} [1-9]' "$r"
 stop_pid "$RTCD_PID" && ok "rtcd stops cleanly" || not_ok "rtcd stops cleanly"
