@@ -70,7 +70,7 @@ export class Api {
         this.token = null;
     }
 
-    /* GET /api/v1/contacts → [{uri, name, group}] */
+    /* GET /api/v1/contacts → [{uri, name, label, group}] */
     async contacts() {
         const data = await this.request('GET', '/api/v1/contacts');
         const list = Array.isArray(data) ? data : (data && data.contacts) || [];
@@ -80,7 +80,7 @@ export class Api {
     /* PUT /api/v1/contacts with the whole list. */
     async setContacts(list) {
         await this.request('PUT', '/api/v1/contacts', {
-            contacts: list.map((c) => ({ uri: c.uri, display: c.name || '' })),
+            contacts: list.map((c) => ({ uri: c.uri, display: c.name || '', label: c.label || '' })),
         });
     }
 
@@ -151,7 +151,7 @@ function normaliseLogin(d, user) {
         user: d.user || user,
         uri: uri.startsWith('sip') ? uri : `sip:${uri}`,
         domain,
-        displayName: d.display_name || d.displayName || '',
+        displayName: d.display || d.display_name || d.displayName || '',
         ws: ws.replace(/^http/, 'ws'),
         authUser: sip.auth_user || sip.username || d.user || user,
         sipPassword: sip.password || null,
@@ -170,6 +170,7 @@ function normaliseContact(c) {
     return {
         uri,
         name: c.name || c.display || c.display_name || '',
+        label: c.label || '',
         group: !!(c.group || c.kind === 'group' || c.type === 'group'),
     };
 }

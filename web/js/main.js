@@ -167,15 +167,15 @@ async function loadContacts() {
     state.contacts = [];
     for (const c of list) {
         const uri = toSipUri(c.uri, state.session.domain);
-        if (uri) addContactLocal(uri, c.name, c.group);
+        if (uri) addContactLocal(uri, c.name, c.group, c.label);
     }
 }
 
-function addContactLocal(uri, name, group) {
+function addContactLocal(uri, name, group, label = '') {
     const aor = aorOf(uri);
     if (state.contacts.some((c) => c.aor === aor)) return false;
     const isGroup = group || isGroupAddress(aor);
-    state.contacts.push({ uri: `sip:${aor}`, aor, name: name || '', group: isGroup });
+    state.contacts.push({ uri: `sip:${aor}`, aor, name: name || '', group: isGroup, label });
     const c = conv(aor, name);
     c.group = isGroup;
     c.saved = true;
