@@ -19,6 +19,7 @@
 #include "http/http.h"
 #include "sip/txn.h"
 #include "svc/location.h"
+#include "svc/presence.h"
 #include "svc/registrar.h"
 
 #define DELIVERY_BATCH 20
@@ -30,6 +31,7 @@ struct home {
     struct store_creds *creds;
     struct loc_table *loc;
     struct registrar *rg;
+    struct presence *pres;
     pthread_mutex_t lock;  /* guards waiting */
     struct map *waiting;   /* user → 1: has offline messages; 2: being delivered */
     uint64_t last_trim;    /* worker 0's clock, ms */
@@ -338,9 +340,42 @@ static void registered(void *ctx, struct core_req *r)
 
 /* ---- housekeeping ---- */
 
+/* ---- presence (svc/presence.c) ---- */
+
+static void presence(void *ctx, struct core_req *r)
+{
+    pres_handle(((struct home *)ctx)->pres, r);
+}
+
+static bool in_dialog(void *ctx, struct core_req *r)
+{
+    return pres_in_dialog(((struct home *)ctx)->pres, r);
+}
+
+static void flow_closed(void *ctx, uint64_t flow_id)
+{
+    pres_flow_closed(((struct home *)ctx)->pres, flow_id);
+}
+
+static void worker_start(void *ctx, struct sip_worker *sw)
+{
+    pres_worker_start(((struct home *)ctx)->pres, sw);
+}
+
+static void worker_stop(void *ctx, struct sip_worker *sw)
+{
+    pres_worker_stop(((struct home *)ctx)->pres, sw);
+}
+
+struct presence *home_presence(struct home *h)
+{
+    return h->pres;
+}
+
 static void tick(void *ctx, struct sip_worker *sw, uint64_t now)
 {
     struct home *h = ctx;
+    pres_tick(h->pres, sw, now);
     if (worker_index(core_worker(sw)) != 0)
         return;
     ssize_t n = loc_expire(h->loc, now, 10000, NULL, NULL, NULL);
@@ -370,6 +405,11 @@ void home_services(struct home *h, struct core_services *out)
     out->registered = registered;
     out->message = message;
     out->tick = tick;
+    out->presence = presence;
+    out->in_dialog = in_dialog;
+    out->flow_closed = flow_closed;
+    out->worker_start = worker_start;
+    out->worker_stop = worker_stop;
 }
 
 static void home_metrics(void *arg, struct http_metrics_out *o)
@@ -398,13 +438,20 @@ int home_new(struct home **out, const struct config *cfg, struct sip_server *srv
     h->st = st;
     h->creds = creds;
     pthread_mutex_init(&h->lock, NULL);
+    if (pres_new(&h->pres, cfg, srv, st) < 0) {
+        home_free(h);
+        return -ENOMEM;
+    }
     struct loc_params lp = { .max_per_aor = cfg->sip.max_bindings_per_aor,
-                             .max_total = cfg->sip.max_bindings };
+                             .max_total = cfg->sip.max_bindings,
+                             .hook = pres_loc_hook,
+                             .hook_ctx = h->pres };
     if (loc_new(&h->loc, &lp) < 0 || registrar_new(&h->rg, cfg, h->loc) < 0 ||
         map_new(&h->waiting, MAP_KEY_STR, 64) < 0) {
         home_free(h);
         return -ENOMEM;
     }
+    pres_set_location(h->pres, h->loc);
     *out = h;
     return 0;
 }
@@ -414,6 +461,7 @@ void home_free(struct home *h)
     if (!h)
         return;
     registrar_free(h->rg);
+    pres_free(h->pres);
     loc_free(h->loc);
     map_free(h->waiting);
     pthread_mutex_destroy(&h->lock);
@@ -527,6 +575,8 @@ int home_load(struct home *h)
     if (rc == 0)
         log_info("registrar", "%zu registration(s) restored, %zu user(s) with offline messages",
                  j.count, map_count(h->waiting));
+    if (rc == 0)
+        rc = pres_load(h->pres);
     return rc;
 }
 

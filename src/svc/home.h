@@ -28,6 +28,8 @@ void home_services(struct home *h, struct core_services *out);
  * workers start). 0 or a negative errno.
  */
 int home_load(struct home *h);
+/* The presence agent (for pres_rules_changed from the HTTP API). Borrowed for h's life. */
+struct presence *home_presence(struct home *h);
 /* Saves the live registrations (call after the workers stopped, before the store
  * thread stops). Blocks until saved. */
 int home_save(struct home *h);
