@@ -68,6 +68,7 @@ static void flow_closed(void *ctx, uint64_t flow_id)
 {
     struct home *h = ctx;
     registrar_flow_closed(h->rg, flow_id, clock_mono_ms());
+    pres_flow_closed(h->pres, flow_id);
 }
 
 static int lookup(void *ctx, str user, str domain, uint64_t now, struct core_target *out,
@@ -352,11 +353,6 @@ static bool in_dialog(void *ctx, struct core_req *r)
     return pres_in_dialog(((struct home *)ctx)->pres, r);
 }
 
-static void flow_closed(void *ctx, uint64_t flow_id)
-{
-    pres_flow_closed(((struct home *)ctx)->pres, flow_id);
-}
-
 static void worker_start(void *ctx, struct sip_worker *sw)
 {
     pres_worker_start(((struct home *)ctx)->pres, sw);
@@ -407,7 +403,6 @@ void home_services(struct home *h, struct core_services *out)
     out->tick = tick;
     out->presence = presence;
     out->in_dialog = in_dialog;
-    out->flow_closed = flow_closed;
     out->worker_start = worker_start;
     out->worker_stop = worker_stop;
 }

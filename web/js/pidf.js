@@ -3,11 +3,16 @@
 //
 // The client's four statuses map onto PIDF like this:
 //   available → basic "open", no activity
-//   away      → basic "open", <rpid:away/>
-//   busy      → basic "open", <rpid:busy/>
+//   away      → basic "open", <rpid:away/>, tuple note "Away"
+//   busy      → basic "open", <rpid:busy/>, tuple note "Busy"
 //   offline   → basic "closed"
+// The tuple names the device's registered contact, so a presence agent that adds an open
+// tuple per registered device (rtcd does) knows this device has spoken for itself. The
+// status is also the tuple's note because agents that keep only the tuples of a document
+// (rtcd, many SIMPLE servers) drop the RPID person element.
 // Reading is lenient: several tuples (one per device, or an aggregate) count as open when
-// any of them is open; on-the-phone, meeting and similar activities read as busy.
+// any of them is open; on-the-phone, meeting and similar activities read as busy; without
+// activities an open tuple's note "Away" / "Busy" (and a few synonyms) gives the status.
 
 export const STATUSES = ['available', 'away', 'busy', 'offline'];
 
@@ -23,23 +28,32 @@ export function xmlEscape(s) {
     })[c]);
 }
 
-/* A PIDF document for entity (a sip: URI) in one of STATUSES, with an optional note. */
-export function buildPidf(entity, status, note = '') {
+const STATUS_NOTE = { away: 'Away', busy: 'Busy' };
+
+/* A PIDF document for entity (a sip: URI) in one of STATUSES: tupleId names this
+   device's tuple (keep it across publications), contact is its registered contact URI
+   (may be empty), note an optional free text. */
+export function buildPidf(entity, status, { tupleId = 'web', contact = '', note = '' } = {}) {
     const open = status !== 'offline';
-    const activity = status === 'away' || status === 'busy'
+    const activity = STATUS_NOTE[status]
         ? `<rpid:activities><rpid:${status}/></rpid:activities>` : '';
-    const tupleId = 't' + Math.random().toString(36).slice(2, 10);
-    const noteXml = note ? `<note>${xmlEscape(note)}</note>` : '';
+    const tupleNote = note || STATUS_NOTE[status] || '';
     return '<?xml version="1.0" encoding="UTF-8"?>\n'
         + '<presence xmlns="urn:ietf:params:xml:ns:pidf"'
         + ' xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"'
         + ' xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid"'
         + ` entity="${xmlEscape(entity)}">`
-        + `<tuple id="${tupleId}"><status><basic>${open ? 'open' : 'closed'}</basic></status>`
-        + `${noteXml}</tuple>`
-        + `<dm:person id="p1">${activity}${noteXml ? `<dm:note>${xmlEscape(note)}</dm:note>` : ''}`
+        + `<tuple id="${xmlEscape(tupleId)}"><status><basic>${open ? 'open' : 'closed'}</basic></status>`
+        + (contact ? `<contact>${xmlEscape(contact)}</contact>` : '')
+        + (tupleNote ? `<note>${xmlEscape(tupleNote)}</note>` : '')
+        + `<timestamp>${new Date().toISOString()}</timestamp></tuple>`
+        + `<dm:person id="p-${xmlEscape(tupleId)}">${activity}`
+        + (note ? `<dm:note>${xmlEscape(note)}</dm:note>` : '')
         + '</dm:person></presence>';
 }
+
+const NOTE_BUSY = /^(busy|do not disturb|dnd|on the phone|in a meeting|in a call)\b/i;
+const NOTE_AWAY = /^(away|be right back|brb|out to lunch|idle|extended away|not available)\b/i;
 
 function byLocalName(root, name) {
     return Array.from(root.getElementsByTagNameNS('*', name));
@@ -58,19 +72,32 @@ export function parsePidf(text) {
     if (!root || root.localName !== 'presence' || doc.getElementsByTagName('parsererror').length) {
         return { status: 'unknown', note: '' };
     }
-    const basics = byLocalName(root, 'basic').map((b) => b.textContent.trim().toLowerCase());
-    const open = basics.includes('open');
-    let status = open ? 'available' : 'offline';
-    if (open) {
+    const tuples = byLocalName(root, 'tuple');
+    const isOpen = (t) => byLocalName(t, 'basic').some((b) => b.textContent.trim().toLowerCase() === 'open');
+    const openTuples = tuples.filter(isOpen);
+    let status = openTuples.length ? 'available' : 'offline';
+    let activities = false;
+    if (openTuples.length) {
         for (const acts of byLocalName(root, 'activities')) {
             for (const a of Array.from(acts.children)) {
+                activities = true;
                 if (BUSY_ACTIVITIES.has(a.localName)) status = 'busy';
                 else if (status !== 'busy' && AWAY_ACTIVITIES.has(a.localName)) status = 'away';
             }
         }
     }
-    const noteEl = byLocalName(root, 'note')[0];
-    return { status, note: noteEl ? noteEl.textContent.trim() : '' };
+    const tupleNotes = openTuples.map((t) => {
+        const n = Array.from(t.children).find((c) => c.localName === 'note');
+        return n ? n.textContent.trim() : '';
+    });
+    if (openTuples.length && !activities) {
+        if (tupleNotes.some((n) => NOTE_BUSY.test(n))) status = 'busy';
+        else if (tupleNotes.some((n) => NOTE_AWAY.test(n))) status = 'away';
+    }
+    // The note shown beside the status: a free text, not the status word itself.
+    const notes = byLocalName(root, 'note').map((n) => n.textContent.trim())
+        .filter((n) => n && !NOTE_BUSY.test(n) && !NOTE_AWAY.test(n) && !/^(available|online|offline)$/i.test(n));
+    return { status, note: notes[0] || '' };
 }
 
 /* An is-composing document (RFC 3994 §3): state 'active' or 'idle'; refresh in seconds

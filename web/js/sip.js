@@ -31,7 +31,8 @@ export class SipClient extends EventTarget {
         this.cfg = cfg;
         this.ua = null;
         this.subs = new Map();          // aor → {sub, retries, timer, wanted}
-        this.pub = { etag: null, timer: null, status: null, note: '', inFlight: null };
+        this.pub = { etag: null, timer: null, status: null, note: '' };
+        this.tupleId = `web-${Math.random().toString(36).slice(2, 10)}`;
         this.stopping = false;
     }
 
@@ -231,7 +232,18 @@ export class SipClient extends EventTarget {
     async publish(status, note = '') {
         this.pub.status = status;
         this.pub.note = note;
-        await this.sendPublish(buildPidf(this.cfg.uri, status, note), PUBLISH_EXPIRES);
+        await this.sendPublish(this.pidf(), PUBLISH_EXPIRES);
+    }
+
+    /* This device's document for the status last set. */
+    pidf() {
+        let contact = '';
+        try {
+            contact = this.ua.contact.uri.toString();
+        } catch {
+            // No contact yet: the agent then keeps its own tuple for the registration.
+        }
+        return buildPidf(this.cfg.uri, this.pub.status, { tupleId: this.tupleId, contact, note: this.pub.note });
     }
 
     /* One PUBLISH (RFC 3903 §4): body null = refresh (or remove when expires is 0), with
@@ -262,7 +274,7 @@ export class SipClient extends EventTarget {
                         resolve();
                     } else if (code === 412 && !retried && this.pub.status) {
                         this.pub.etag = null;
-                        const full = body || buildPidf(this.cfg.uri, this.pub.status, this.pub.note);
+                        const full = body || this.pidf();
                         this.sendPublish(full, expires || PUBLISH_EXPIRES, true).then(resolve, reject);
                     } else {
                         reject(new Error(`PUBLISH refused: ${code} ${res.reason_phrase || ''}`.trim()));
@@ -278,8 +290,7 @@ export class SipClient extends EventTarget {
         this.sendPublish(null, PUBLISH_EXPIRES).catch(() => {
             // Re-publish in full after a failed refresh.
             this.pub.etag = null;
-            this.sendPublish(buildPidf(this.cfg.uri, this.pub.status, this.pub.note), PUBLISH_EXPIRES)
-                .catch(() => {});
+            this.sendPublish(this.pidf(), PUBLISH_EXPIRES).catch(() => {});
         });
     }
 
