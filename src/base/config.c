@@ -44,6 +44,11 @@ static const struct directive directives[] = {
       "worker threads, each with its own event loop; 0 = one per core" },
     { "server", "secret", CFG_STR, OFF(server.secret), "", 0, 0, NULL,
       "secret for nonces and tokens; empty = random, kept in data_dir" },
+    { "server", "system_address", CFG_STR, OFF(server.system_address), "", 0, 0, NULL,
+      "From address of broadcasts and server notices; empty = sip:system@<first domain>" },
+
+    { "messaging", "group_senders", CFG_ENUM, OFF(messaging.group_senders), "members", 0, 0,
+      "members|users", "who may send to a group address: its members, or any local user" },
 
     { "sip", "listen", CFG_LISTEN, OFF(sip.listen),
       "udp:0.0.0.0:5060, tcp:0.0.0.0:5060, tls:0.0.0.0:5061", 0, 0, T_ALL,

@@ -406,6 +406,8 @@ static void local_request(struct core_req *r)
         }
     }
     if (!s->svc.user_exists || !s->svc.user_exists(s->svc.ctx, r->user)) {
+        if (s->svc.address && s->svc.address(s->svc.ctx, r))
+            return; /* a group or another service address */
         respond(r, 404, "Not Found: no such user");
         return;
     }
@@ -419,6 +421,9 @@ static void local_request(struct core_req *r)
     int n = s->svc.lookup ? s->svc.lookup(s->svc.ctx, r->user, r->domain, r->now, targets,
                                           CORE_MAX_TARGETS)
                           : 0;
+    if (m->method == SIP_M_INVITE && s->svc.call_route &&
+        s->svc.call_route(s->svc.ctx, r, targets, n))
+        return; /* call features: forwarded or answered */
     if (n > 0) {
         if (core_forward(r, targets, (size_t)n) == 0)
             return;

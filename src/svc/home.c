@@ -18,6 +18,8 @@
 #include "base/map.h"
 #include "http/http.h"
 #include "sip/txn.h"
+#include "svc/deliver.h"
+#include "svc/feat.h"
 #include "svc/location.h"
 #include "svc/presence.h"
 #include "svc/registrar.h"
@@ -32,6 +34,8 @@ struct home {
     struct loc_table *loc;
     struct registrar *rg;
     struct presence *pres;
+    struct deliver *dl;
+    struct feat *feat;
     pthread_mutex_t lock;  /* guards waiting */
     struct map *waiting;   /* user → 1: has offline messages; 2: being delivered */
     uint64_t last_trim;    /* worker 0's clock, ms */
@@ -89,10 +93,19 @@ static str party(struct sip_worker *sw, str uri, char *buf, size_t cap)
     return str_copy(buf, cap, uri) < 0 ? STR_NULL : str_cstr(buf);
 }
 
+/* RFC 3994 is-composing: ephemeral, so neither archived nor stored offline. */
+static bool is_composing(str ctype)
+{
+    ssize_t semi = str_find_char(ctype, ';');
+    if (semi >= 0)
+        ctype = str_sub(ctype, 0, (size_t)semi);
+    return str_caseeq(str_trim(ctype), STR("application/im-iscomposing+xml"));
+}
+
 static void message(void *ctx, struct core_req *r)
 {
     struct home *h = ctx;
-    if (!h->st)
+    if (!h->st || is_composing(r->m->content_type))
         return;
     char sb[512];
     str sender = party(r->sw, r->m->from.uri, sb, sizeof sb);
@@ -146,6 +159,11 @@ static void offline_stored(struct worker *w, int rc, int64_t id, void *arg)
 static int offline(void *ctx, struct core_req *r)
 {
     struct home *h = ctx;
+    if (is_composing(r->m->content_type)) {
+        core_respond(r, 480, STR("Temporarily Unavailable: is-composing is not stored"), NULL, 0,
+                     STR_NULL, STR_NULL);
+        return 1;
+    }
     if (!h->st)
         return -ENOSYS;
     struct pending_answer *p = calloc(1, sizeof *p);
@@ -339,6 +357,44 @@ static void registered(void *ctx, struct core_req *r)
     fetch_next(d, r->sw);
 }
 
+/* ---- server-originated messages (svc/deliver) ---- */
+
+static void deliver_stored(void *ctx, str user)
+{
+    mark_waiting(ctx, user, 1);
+}
+
+static void worker_start(void *ctx, struct sip_worker *sw)
+{
+    struct home *h = ctx;
+    deliver_worker_start(h->dl, sw);
+    feat_worker_start(h->feat, sw);
+    pres_worker_start(h->pres, sw);
+}
+
+static void worker_stop(void *ctx, struct sip_worker *sw)
+{
+    struct home *h = ctx;
+    pres_worker_stop(h->pres, sw);
+    feat_worker_stop(h->feat, sw);
+    deliver_worker_stop(h->dl, sw);
+}
+
+static int call_route(void *ctx, struct core_req *r, const struct core_target *t, int n)
+{
+    return feat_call_route(((struct home *)ctx)->feat, r, t, n);
+}
+
+static bool address(void *ctx, struct core_req *r)
+{
+    return feat_address(((struct home *)ctx)->feat, r);
+}
+
+struct deliver *home_deliver(struct home *h)
+{
+    return h->dl;
+}
+
 /* ---- housekeeping ---- */
 
 /* ---- presence (svc/presence.c) ---- */
@@ -351,16 +407,6 @@ static void presence(void *ctx, struct core_req *r)
 static bool in_dialog(void *ctx, struct core_req *r)
 {
     return pres_in_dialog(((struct home *)ctx)->pres, r);
-}
-
-static void worker_start(void *ctx, struct sip_worker *sw)
-{
-    pres_worker_start(((struct home *)ctx)->pres, sw);
-}
-
-static void worker_stop(void *ctx, struct sip_worker *sw)
-{
-    pres_worker_stop(((struct home *)ctx)->pres, sw);
 }
 
 struct presence *home_presence(struct home *h)
@@ -405,6 +451,8 @@ void home_services(struct home *h, struct core_services *out)
     out->in_dialog = in_dialog;
     out->worker_start = worker_start;
     out->worker_stop = worker_stop;
+    out->call_route = call_route;
+    out->address = address;
 }
 
 static void home_metrics(void *arg, struct http_metrics_out *o)
@@ -447,6 +495,13 @@ int home_new(struct home **out, const struct config *cfg, struct sip_server *srv
         return -ENOMEM;
     }
     pres_set_location(h->pres, h->loc);
+    struct deliver_params dp = { .srv = srv, .st = st, .lookup = lookup,
+                                 .stored = deliver_stored, .ctx = h };
+    struct feat_params fp = { .cfg = cfg, .srv = srv, .st = st, .creds = creds };
+    if (deliver_new(&h->dl, &dp) < 0 || (fp.dl = h->dl, feat_new(&h->feat, &fp)) < 0) {
+        home_free(h);
+        return -ENOMEM;
+    }
     *out = h;
     return 0;
 }
@@ -455,6 +510,8 @@ void home_free(struct home *h)
 {
     if (!h)
         return;
+    feat_free(h->feat);
+    deliver_free(h->dl);
     registrar_free(h->rg);
     pres_free(h->pres);
     loc_free(h->loc);
@@ -572,6 +629,8 @@ int home_load(struct home *h)
                  j.count, map_count(h->waiting));
     if (rc == 0)
         rc = pres_load(h->pres);
+    if (rc == 0)
+        rc = feat_load(h->feat);
     return rc;
 }
 
