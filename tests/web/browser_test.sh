@@ -15,6 +15,9 @@ for u in alice bob carol; do
 done
 "$RTCCTL" --set server.data_dir="$T/rtcd" contacts add bob alice >/dev/null ||
     not_ok "rtcctl contacts add bob alice"
+{ "$RTCCTL" --set server.data_dir="$T/rtcd" group add team &&
+  "$RTCCTL" --set server.data_dir="$T/rtcd" group members add team alice bob carol; } >/dev/null ||
+    not_ok "rtcctl group add team"
 
 start_rtcd rtcd \
     --set "sip.listen=udp:127.0.0.1:$sip_port, tcp:127.0.0.1:$sip_port" \
@@ -25,6 +28,7 @@ start_rtcd rtcd \
 
 rm -rf "$ARTIFACTS/two_users" && mkdir -p "$ARTIFACTS/two_users"
 COUNTS_FILE="$T/counts" BASE_URL="http://127.0.0.1:$http_port" ARTIFACTS="$ARTIFACTS/two_users" \
+    DATA_DIR="$T/rtcd" \
     timeout 150 node "$here/two_users.mjs"
 rc=$?
 if [ -s "$T/counts" ]; then

@@ -3,6 +3,7 @@
 // a status change seen by the other, contacts added and removed, history after a reload,
 // a video call whose both sides receive media (getStats inbound-rtp bytesReceived > 0),
 // hang up; a phone-sized screen and keyboard-only use; a wrong password refused.
+import { execFileSync } from 'node:child_process';
 import * as t from './lib.mjs';
 
 const PW = process.env.USER_PASSWORD || 'secret';
@@ -10,6 +11,13 @@ const DOMAIN = process.env.DOMAIN || 'localhost';
 const A = `alice@${DOMAIN}`;
 const B = `bob@${DOMAIN}`;
 const C = `carol@${DOMAIN}`;
+const TEAM = `team@${DOMAIN}`;
+
+/* rtcctl on the running server's data folder (as an administrator would). */
+function rtcctl(...args) {
+    return execFileSync(process.env.RTCCTL, ['--set', `server.data_dir=${process.env.DATA_DIR}`, ...args],
+        { encoding: 'utf8', timeout: 10000 });
+}
 
 const browser = await t.launch();
 const alice = await t.newUserPage(browser);
@@ -102,6 +110,48 @@ async function main() {
         t.assert(await t.entry(bob, A).locator('.badge.unread').count() === 0, 'badge still shown');
     });
     await t.shot(bob, 'bob-chat');
+
+    // --- a group chat (group "team" made with rtcctl: alice, bob, carol)
+    await t.check('alice adds the group address: it shows under Groups', async () => {
+        await alice.fill('#add-contact-input', 'team');
+        await alice.press('#add-contact-input', 'Enter');
+        await alice.locator(`#group-list button.entry[data-aor="${TEAM}"]`).waitFor({ timeout: 10000 });
+        t.assert(await alice.isHidden('#call-video'), 'a group offers a call');
+    });
+    await t.check('alice writes to the group: bob gets a "team" conversation with her message', async () => {
+        await alice.fill('#compose-input', 'Hello team');
+        await alice.press('#compose-input', 'Enter');
+        const e = bob.locator(`#group-list button.entry[data-aor="${TEAM}"]`);
+        await e.locator('.badge.unread').filter({ hasText: '1' }).waitFor({ timeout: 5000 });
+        await e.click();
+        const li = bob.locator('#messages li.in').filter({ hasText: 'Hello team' });
+        await li.waitFor({ timeout: 5000 });
+        t.assert((await li.locator('.sender').textContent()) === 'alice', 'author not shown as alice');
+    });
+    await t.check('bob answers in the group: alice sees it with bob as author', async () => {
+        await bob.fill('#compose-input', 'Hi all');
+        await bob.press('#compose-input', 'Enter');
+        const li = alice.locator('#messages li.in').filter({ hasText: 'Hi all' });
+        await li.waitFor({ timeout: 5000 });
+        t.assert((await li.locator('.sender').textContent()) === 'bob', 'author not shown as bob');
+    });
+    await t.shot(bob, 'bob-group-chat');
+
+    // --- a broadcast from the administrator
+    await t.check('rtcctl broadcast: both see it as a notification', async () => {
+        rtcctl('broadcast', 'Fire drill at 15:00');
+        for (const p of [alice, bob]) {
+            await p.locator('.toast').filter({ hasText: 'Fire drill at 15:00' }).waitFor({ timeout: 5000 });
+            await p.locator('#notif-count').filter({ hasText: '1' }).waitFor({ timeout: 2000 });
+        }
+        await bob.click('#notif-toggle');
+        await bob.locator('#notif-list li').filter({ hasText: 'Fire drill at 15:00' }).waitFor({ timeout: 2000 });
+        t.assert(await bob.isHidden('#notif-count'), 'badge still shown once the list is open');
+    });
+    await t.shot(bob, 'bob-broadcast');
+    await bob.click('#notif-toggle');
+    await t.entry(alice, B).click();
+    await t.entry(bob, A).click();
 
     // --- status changes
     await t.check('bob sets "away": alice sees Away', async () => {

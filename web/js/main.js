@@ -140,7 +140,17 @@ function wireSip(sip) {
     sip.addEventListener('message', (e) => onMessage(e.detail));
     sip.addEventListener('composing', (e) => onComposing(e.detail));
     sip.addEventListener('presence', (e) => {
-        const { aor, status, note } = e.detail;
+        const { aor, status, note, notPresentity } = e.detail;
+        if (notPresentity) {
+            // A group address answers SUBSCRIBE 405: show it as a group from now on.
+            const c = state.contacts.find((x) => x.aor === aor);
+            if (c) c.group = true;
+            ensureGroup(`sip:${aor}`, '');
+            state.presence.delete(aor);
+            renderRoster();
+            if (state.current === aor) renderChatHeader();
+            return;
+        }
         state.presence.set(aor, { status, note });
         renderRoster();
         if (state.current === aor) renderChatHeader();
@@ -294,6 +304,12 @@ function conv(aor, name) {
     return c;
 }
 
+/* "Alice (team)" → "team": rtcd names a group copy's author beside the group. */
+function groupName(display) {
+    const m = /\(([^()]+)\)\s*$/.exec(display || '');
+    return m ? m[1] : '';
+}
+
 function nameOf(aor) {
     const ct = state.contacts.find((x) => x.aor === aor);
     const c = state.convs.get(aor);
@@ -304,47 +320,40 @@ function myAor() {
     return aorOf(state.session.uri);
 }
 
+/* Broadcasts come from the server's system address: the login answer's, else rtcd's
+   default "system@DOMAIN". */
 function isBroadcast(d) {
     const s = state.session;
-    if (s && s.system && aorOf(s.system) === d.from) return true;
-    const req = d.request;
-    return !!(req && (req.hasHeader('X-Broadcast') || /broadcast/i.test(req.getHeader('X-Rtcd-Kind') || '')));
+    const system = s.system ? aorOf(toSipUri(s.system, s.domain) || s.system) : `system@${s.domain}`;
+    return d.from === system;
 }
 
-/* Which conversation an incoming MESSAGE belongs to and who wrote it: a message to or
-   from a group address belongs to the group (the author is the From, or the header the
-   group service names when From is the group itself). */
+/* Which conversation an incoming MESSAGE belongs to and who wrote it. rtcd sends a group
+   message From the group address (so a reply goes to the group) with the author in
+   P-Asserted-Identity; a message whose asserted author differs from its From is
+   therefore a group's. */
 function routeIncoming(d) {
     const req = d.request;
-    if (state.convs.get(d.to)?.group) return { aor: d.to, author: d.from, group: true };
+    const dom = state.session.domain;
+    const pai = req && req.getHeader('P-Asserted-Identity');
+    const author = pai ? aorOf(toSipUri(pai, dom) || '') : '';
+    if (author && author !== d.from) {
+        ensureGroup(`sip:${d.from}`, '');
+        return { aor: d.from, author, group: true };
+    }
     const fromConv = state.convs.get(d.from);
-    const groupHdr = req && (req.getHeader('X-Group') || req.getHeader('X-Rtcd-Group'));
-    if (groupHdr) {
-        const g = aorOf(toSipUri(groupHdr, state.session.domain) || groupHdr);
-        ensureGroup(`sip:${g}`, '');
-        return { aor: g, author: d.from === g ? senderOf(req) : d.from, group: true };
-    }
-    if (fromConv && fromConv.group) return { aor: d.from, author: senderOf(req) || d.from, group: true };
+    if (fromConv && fromConv.group) return { aor: d.from, author: author || d.from, group: true };
     return { aor: d.from, author: d.from, group: false };
-}
-
-function senderOf(req) {
-    if (!req) return '';
-    for (const name of ['X-Sender', 'X-Rtcd-Sender', 'P-Asserted-Identity', 'Referred-By']) {
-        const v = req.getHeader(name);
-        if (v) return aorOf(toSipUri(v, state.session.domain) || v);
-    }
-    return '';
 }
 
 function onMessage(d) {
     if (!d.contentType.startsWith('text/')) return;
     if (isBroadcast(d)) {
-        addNotification(nameOf(d.from), d.body, d.time);
+        addNotification(d.fromName || nameOf(d.from), d.body, d.time);
         return;
     }
     const r = routeIncoming(d);
-    const c = conv(r.aor, r.group ? '' : d.fromName);
+    const c = conv(r.aor, r.group ? groupName(d.fromName) : d.fromName);
     if (r.group) c.group = true;
     stopTyping(c, r.author);
     const msg = { dir: 'in', from: r.author, body: d.body, time: d.time };

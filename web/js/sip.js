@@ -8,7 +8,7 @@
 //   state     {state: 'connecting'|'connected'|'registered'|'disconnected'|'failed', cause}
 //   message   {from, fromName, to, body, contentType, time, request}
 //   composing {from, to, request, state, refresh}
-//   presence  {aor, status, note, subState}
+//   presence  {aor, status, note, subState, notPresentity}
 //   call      {session, incoming}
 
 import JsSIP, { OutgoingRequest, RequestSender } from '../vendor/jssip.js';
@@ -182,6 +182,15 @@ export class SipClient extends EventTarget {
             contentType: 'application/pidf+xml',
         });
         s.sub = sub;
+        // JsSIP does not hand the final response to 'terminated': keep its status to
+        // tell a refusal (no retry) from a failure (retry later).
+        const onResponse = sub._receiveSubscribeResponse;
+        if (typeof onResponse === 'function') {
+            sub._receiveSubscribeResponse = (res) => {
+                s.lastStatus = res.status_code;
+                onResponse.call(sub, res);
+            };
+        }
         sub.on('notify', (isFinal, request, body) => {
             s.retries = 0;
             const stateHdr = (request.getHeader('Subscription-State') || '').toLowerCase();
@@ -191,16 +200,20 @@ export class SipClient extends EventTarget {
             if (subState === 'pending') p = { status: 'unknown', note: 'waiting for approval' };
             this.dispatchEvent(ev('presence', { aor, ...p, subState }));
         });
-        sub.on('terminated', (code, reason) => {
+        sub.on('terminated', () => {
             if (s.sub !== sub) return;
             s.sub = null;
             if (this.stopping || !this.subs.has(aor)) return;
-            const rejected = code === JsSIP.Subscriber?.C?.SUBSCRIBE_NON_OK_RESPONSE
-                && /rejected|forbidden|403|489/i.test(String(reason || ''));
+            const st = s.lastStatus || 0;
+            s.lastStatus = 0;
+            // 405/489: the address is no presentity (a group); 403/404/603: refused.
+            const notPresentity = st === 405 || st === 489;
+            const refused = notPresentity || st === 403 || st === 404 || st === 603;
             this.dispatchEvent(ev('presence', {
-                aor, status: 'unknown', note: rejected ? 'not allowed' : '', subState: 'terminated',
+                aor, status: 'unknown', note: refused && !notPresentity ? 'not allowed' : '',
+                subState: 'terminated', notPresentity,
             }));
-            if (rejected) return;
+            if (refused) return;
             const delay = RESUBSCRIBE_MS[Math.min(s.retries, RESUBSCRIBE_MS.length - 1)];
             s.retries++;
             clearTimeout(s.timer);
