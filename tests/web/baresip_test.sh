@@ -23,8 +23,8 @@ start_rtcd rtcd \
     { not_ok "rtcd starts"; finish; }
 
 # baresip meets WebRTC: DTLS-SRTP with AVPF, ICE, RTCP multiplexed, G.711 and Opus.
-BS_EXTRA_CONFIG=$(printf 'module\t\t\topus.so\nmodule_app\t\tdtls_srtp.so\nmodule\t\t\tice.so\nrtcp_mux\t\tyes')
-BS_ACCOUNT_PARAMS=";mediaenc=dtls_srtpf;medianat=ice"
+BS_EXTRA_CONFIG=$(printf 'module\t\t\topus.so\nmodule\t\t\tdtls_srtp.so\nmodule\t\t\tice.so\nrtcp_mux\t\tyes')
+BS_ACCOUNT_PARAMS=";mediaenc=dtls_srtp;medianat=ice"
 export BS_EXTRA_CONFIG BS_ACCOUNT_PARAMS
 if baresip_start bob bob secret 15320 15322 "127.0.0.1:$sip_port" localhost alice; then
     ok "baresip bob registers over UDP"

@@ -66,8 +66,9 @@ export function finish() {
 }
 
 /* Chromium headless with fake camera and microphone, no name resolution, host ICE
-   candidates as IP addresses (no mDNS names). */
-export async function launch() {
+   candidates as IP addresses (no mDNS names) and, unless loopbackIce is false, on the
+   loopback interface too (media still flows where lo is the only interface). */
+export async function launch({ loopbackIce = true } = {}) {
     const args = [
         '--disable-gpu', '--disable-quic', '--no-first-run',
         '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -75,8 +76,8 @@ export async function launch() {
         '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
         '--disable-features=WebRtcHideLocalIpsWithMdns',
         '--autoplay-policy=no-user-gesture-required',
-        '--allow-loopback-in-peer-connection',
     ];
+    if (loopbackIce) args.push('--allow-loopback-in-peer-connection');
     if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
     return chromium.launch({
         executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

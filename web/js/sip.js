@@ -34,6 +34,7 @@ export class SipClient extends EventTarget {
         this.pub = { etag: null, timer: null, status: null, note: '' };
         this.tupleId = `web-${Math.random().toString(36).slice(2, 10)}`;
         this.stopping = false;
+        this.noComposing = new Set(); // peers that refused is-composing (415)
     }
 
     /* Connects and registers; resolves once registered, rejects with a message when the
@@ -153,12 +154,20 @@ export class SipClient extends EventTarget {
         });
     }
 
-    /* Sends an is-composing state (RFC 3994) to target; failures are ignored. */
+    /* Sends an is-composing state (RFC 3994) to target; failures are ignored, and a peer
+       that answered 415 gets no more of them (RFC 3994 §4: it does not support them). */
     sendComposing(target, state, refresh = 0) {
         if (!this.ua) return;
+        const aor = aorOf(target);
+        if (this.noComposing.has(aor)) return;
         try {
             this.ua.sendMessage(target, buildIsComposing(state, refresh), {
                 contentType: 'application/im-iscomposing+xml',
+                eventHandlers: {
+                    failed: (e) => {
+                        if (e && e.response && e.response.status_code === 415) this.noComposing.add(aor);
+                    },
+                },
             });
         } catch {
             // Best effort: a lost indicator only hides "typing...".
