@@ -23,7 +23,8 @@ start_rtcd rtcd \
     --set "sip.listen=udp:127.0.0.1:$sip_port, tcp:127.0.0.1:$sip_port" \
     --set "http.listen=tcp:127.0.0.1:$http_port" --set "http.web_root=$WEB_ROOT" \
     --set "turn.listen=udp:127.0.0.1:$turn_port" --set turn.relay_address=127.0.0.1 \
-    --set turn.relay_port_min=15310 --set turn.relay_port_max=15349 ||
+    --set turn.relay_port_min=15310 --set turn.relay_port_max=15349 \
+    --set turn.rest_secret=browser-test-secret --set turn.allow_peers=127.0.0.0/8 ||
     { not_ok "rtcd starts"; finish; }
 
 rm -rf "$ARTIFACTS/two_users" && mkdir -p "$ARTIFACTS/two_users"

@@ -213,15 +213,38 @@ async function main() {
         });
     }
 
-    // --- history after reload
+    // --- history after reload; both reload with ?ice=relay for the next call
     await t.check('after a reload alice signs in again and sees the history with bob', async () => {
-        await alice.reload();
+        await alice.goto(`${t.BASE_URL}/?ice=relay`);
         await t.signIn(alice, 'alice', PW);
         await t.entry(alice, B).click();
         await alice.locator('#messages li.out .text').filter({ hasText: 'Hello Bob' }).waitFor({ timeout: 5000 });
         await alice.locator('#messages li.in .text').filter({ hasText: 'ça va?' }).waitFor({ timeout: 5000 });
     });
     await t.shot(alice, 'alice-history-after-reload');
+
+    // --- a call relayed by rtcd's TURN server (credentials from the login answer)
+    await t.check('a call with ICE restricted to relays: media through rtcd\'s TURN both ways', async () => {
+        await bob.goto(`${t.BASE_URL}/?ice=relay`);
+        await t.signIn(bob, 'bob', PW);
+        await t.waitStatus(alice, B, 'available', 10000);
+        await alice.click('#call-audio');
+        await bob.locator('#call-view:not([hidden]) #call-answer:not([hidden])').waitFor({ timeout: 10000 });
+        await bob.click('#call-answer');
+        await alice.locator('#call-state').filter({ hasText: 'Connected' }).waitFor({ timeout: 15000 });
+        let a;
+        let b;
+        for (let i = 0; i < 40; i++) {
+            [a, b] = await Promise.all([callBytes(alice), callBytes(bob)]);
+            if (a && b && a.audio > 0 && b.audio > 0 && a.pair && b.pair) break;
+            await t.sleep(250);
+        }
+        console.log(`# relayed: alice ${JSON.stringify(a)}; bob ${JSON.stringify(b)}`);
+        t.assert(a && a.audio > 0 && /^relay /.test(a.pair), `alice ${JSON.stringify(a)}`);
+        t.assert(b && b.audio > 0 && /^relay /.test(b.pair), `bob ${JSON.stringify(b)}`);
+        await bob.click('#call-hangup');
+        await alice.locator('#call-view').waitFor({ state: 'hidden', timeout: 5000 });
+    }, 40000);
 
     // --- a phone-sized screen, keyboard only
     carol = await t.newUserPage(browser, { width: 390, height: 844 });
