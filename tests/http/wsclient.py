@@ -386,6 +386,19 @@ def sip_checks(a):
     except Exception as e:
         check("unmasked frame → close 1002", False, repr(e))
 
+    # text that is not UTF-8 → 1007; a reserved bit or an unknown opcode → 1002
+    for name, op, payload, want in (("invalid UTF-8 text → close 1007", 1, b"\xff\xfe OPTIONS", 1007),
+                                    ("reserved bit set → close 1002", 1 | 0x40, b"abc", 1002),
+                                    ("unknown opcode → close 1002", 3, b"abc", 1002)):
+        ws = WS(host, a.http, "/sip")
+        ws.send(op, payload)
+        try:
+            op2, data = ws.recv()
+            code = struct.unpack("!H", data[:2])[0] if op2 == 8 and len(data) >= 2 else None
+            check(name, code == want, f"{op2} {data[:20]!r}")
+        except Exception as e:
+            check(name, False, repr(e))
+
     # a clean close is answered with 1000
     ws = WS(host, a.http, "/sip")
     ws.send(8, struct.pack("!H", 1000))
