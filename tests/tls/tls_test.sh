@@ -131,6 +131,7 @@ start_rtcd a "${A_ARGS[@]}" || { not_ok "rtcd starts again"; finish; }
 expect_match "second start reuses the certificate" "tls: certificate .*cert.pem \(self-signed\), SHA-256 fingerprint $FP" \
     "$(grep 'tls: certificate' "$T/a.log")"
 stop_pid "$RTCD_PID"
+expect_eq "rtcd a stops cleanly (second run)" 0 $?
 
 # ---- D: outbound verification without the CA: the connection is refused ----
 adduser d
@@ -150,6 +151,7 @@ expect_rc "d: MESSAGE not delivered to a server whose certificate does not verif
 expect_match "d: the failed verification is logged" "tls to 127.0.0.1:15241: TLS handshake: certificate verify failed" \
     "$(grep 'tls to' "$T/d.log")"
 stop_pid "$RTCD_PID"
+expect_eq "rtcd d stops cleanly" 0 $?
 
 # ---- B: configured certificate, SIGHUP, handshake timeout ----
 printf '[tls]\ncertificate = %s\nprivate_key = %s\nhandshake_timeout = 2\nmax_handshakes = 3\n' \
