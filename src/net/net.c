@@ -498,6 +498,13 @@ static void deliver_stream(struct flow *f)
     }
 }
 
+/* An idle flow keeps no read buffer (10,000s of registered connections sit idle). */
+static void release_idle_buffer(struct flow *f)
+{
+    if (!f->closing && f->in.len == 0 && f->in.cap)
+        buf_free(&f->in);
+}
+
 /* Ciphertext in: decrypt into f->in and deliver, as long as plaintext comes. */
 static void tls_read(struct flow *f, const char *data, size_t len)
 {
@@ -512,8 +519,10 @@ static void tls_read(struct flow *f, const char *data, size_t len)
             return;
         }
         deliver_stream(f);
-        if (f->closing || !tls_conn_pending(f->tls))
+        if (f->closing || !tls_conn_pending(f->tls)) {
+            release_idle_buffer(f);
             return;
+        }
         if (f->in.len >= f->in.max) {
             CNT_ADD(f->nw->net, frame_errors, 1);
             flow_close(f, "message too large");
@@ -546,6 +555,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     f->in.len += (size_t)nread;
     deliver_stream(f);
+    release_idle_buffer(f);
 }
 
 static void flow_started(struct flow *f)
