@@ -279,6 +279,85 @@ def check(name, cond, detail=""):
     return cond
 
 
+def invite_dialog(alice, bob):
+    import threading
+    box = {}
+
+    def callee():
+        try:
+            while True:
+                m = bob.recv(5)
+                if m.startswith("INVITE"):
+                    break
+            box["invite"] = m
+            rr = re.findall(r"^Record-Route:\s*(.*?)\r$", m, re.M | re.I)
+            box["rr"] = ", ".join(rr)
+            vias = "".join(f"Via: {v}\r\n" for v in re.findall(r"^Via:\s*(.*?)\r$", m, re.M))
+            box["btag"] = tok()
+            ok = (f"SIP/2.0 200 OK\r\n{vias}"
+                  + "".join(f"Record-Route: {r}\r\n" for r in rr)
+                  + f"From: {header(m, 'From')}\r\nTo: {header(m, 'To')};tag={box['btag']}\r\n"
+                  f"Call-ID: {header(m, 'Call-ID')}\r\nCSeq: {header(m, 'CSeq')}\r\n"
+                  f"Contact: <sip:bob@127.0.0.1:{bob.port}>\r\nContent-Length: 0\r\n\r\n")
+            bob.sock.sendto(ok.encode(), bob.server)
+            while True:
+                m = bob.recv(5)
+                if m.startswith("ACK"):
+                    box["ack"] = m
+                    break
+        except Exception as e:
+            box["err"] = repr(e)
+    t = threading.Thread(target=callee)
+    t.start()
+    ct = f"<sip:alice@{alice.host};transport=ws;ob>"
+    st, resp = alice.transact("INVITE", "sip:bob@localhost", "<sip:bob@localhost>",
+                              f"Contact: {ct}\r\n", body="v=0\r\n")
+    check("INVITE from the WebSocket answered 200", st == 200, resp[:300])
+    rr = box.get("rr", "")
+    check("Record-Route of the INVITE has a transport=ws entry", "transport=ws" in rr, rr)
+    if st != 200:
+        t.join(6)
+        return
+    # ACK through the route set (reversed Record-Route of the 200)
+    rrs = [r.strip() for r in ", ".join(re.findall(r"^Record-Route:\s*(.*?)\r$", resp, re.M)).split(",")]
+    route = ", ".join(reversed(rrs))
+    to = header(resp, "To")
+    cid = header(resp, "Call-ID")
+    ack = (f"ACK sip:bob@127.0.0.1:{bob.port} SIP/2.0\r\nVia: SIP/2.0/WSS {alice.host};branch=z9hG4bK{tok()}\r\n"
+           f"Max-Forwards: 69\r\nRoute: {route}\r\nTo: {to}\r\nFrom: <sip:alice@localhost>;tag={alice.tag}\r\n"
+           f"Call-ID: {cid}\r\nCSeq: {header(resp, 'CSeq').split()[0]} ACK\r\nContent-Length: 0\r\n\r\n")
+    alice.ws.send(1, ack)
+    t.join(6)
+    check("ACK reaches the callee through the Record-Route", "ack" in box, str(box.get("err")))
+    # BYE from the callee: Route = the Record-Route as received
+    bye = (f"BYE sip:alice@{alice.host};transport=ws SIP/2.0\r\n"
+           f"Via: SIP/2.0/UDP 127.0.0.1:{bob.port};branch=z9hG4bK{tok()};rport\r\n"
+           f"Max-Forwards: 70\r\nRoute: {rr}\r\nFrom: {to}\r\n"
+           f"To: <sip:alice@localhost>;tag={alice.tag}\r\nCall-ID: {cid}\r\nCSeq: 1 BYE\r\n"
+           f"Content-Length: 0\r\n\r\n")
+    bob.sock.sendto(bye.encode(), bob.server)
+    got = None
+    try:
+        while True:
+            m = alice.next_sip(5)
+            if m.startswith("BYE"):
+                got = m
+                break
+    except Exception as e:
+        check("in-dialog BYE comes back to the WebSocket", False, repr(e))
+        return
+    check("in-dialog BYE comes back to the WebSocket", got is not None)
+    alice.answer(got, 200)
+    try:
+        while True:
+            m = bob.recv(5)
+            if m.startswith("SIP/2.0"):
+                break
+        check("the browser's 200 for the BYE reaches the callee", status_of(m) == 200, m[:200])
+    except Exception as e:
+        check("the browser's 200 for the BYE reaches the callee", False, repr(e))
+
+
 def sip_checks(a):
     host = "127.0.0.1"
     # the upgrade without the 'sip' subprotocol is refused
@@ -360,6 +439,10 @@ def sip_checks(a):
     check("MESSAGE from the WebSocket reaches the UDP user",
           res2.get("msg", "").endswith("hello from the browser"), str(res2)[:300])
     check("UDP user's 200 reaches the WebSocket user", st == 200, msg[:300])
+
+    # a call: INVITE from the WebSocket, Record-Route with transport=ws, and a BYE from the
+    # callee that comes back to the browser on its connection through the route set
+    invite_dialog(alice, bob)
 
     # fragmented message reassembled: OPTIONS in three frames
     opt = alice.build("OPTIONS", "sip:localhost", "<sip:localhost>", tok(), 1)
