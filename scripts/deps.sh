@@ -14,7 +14,7 @@ pkgs=(
 # Tests: unit tests, real peers and servers started by the test scripts.
 pkgs+=(
   libcmocka-dev sip-tester postgresql redis-server coturn baresip
-  python3 iproute2 procps chromium
+  python3 iproute2 procps socat chromium
 )
 # The web client's build (npm ci, esbuild) and browser tests (playwright-core) need node
 # and npm; npm packages themselves are installed by the build from web/package-lock.json.

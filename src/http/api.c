@@ -319,7 +319,9 @@ static void login(struct http_ctx *x, void *arg)
                 CRYPTO_memcmp(md5, cr.ha1_md5, 32) == 0 && known;
     if (!good) {
         CNT(hs, login_fail);
-        if (throttle_fail(hs->login_ip, ipk, now) | throttle_fail(hs->login_user, u, now)) {
+        bool by_ip = throttle_fail(hs->login_ip, ipk, now);
+        bool by_user = throttle_fail(hs->login_user, u, now);
+        if (by_ip || by_user) {
             char a[64];
             log_warn("http", "login for %s from %s: too many failures, throttled", user,
                      net_addr_str(http_ctx_peer(x), a, sizeof a));

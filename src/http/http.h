@@ -57,7 +57,7 @@ struct http_request {
     enum http_method method;
     str method_name;
     str target;         /* request-target as sent */
-    str path;           /* target up to '?' (still %-encoded) */
+    str path;           /* target up to '?' (still %-encoded); empty = "/" (absolute-form) */
     str query;          /* after '?', empty when none */
     int minor;          /* HTTP/1.<minor> */
     struct http_header *hdrs;

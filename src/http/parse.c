@@ -106,7 +106,8 @@ static ssize_t parse_request_line(struct http_request *r, str line)
             return fail(r, 400, "Bad request-target");
         str rest = str_skip(t, (size_t)sch + 3);
         ssize_t sl = str_find_char(rest, '/');
-        t = sl < 0 ? STR("/") : str_skip(rest, (size_t)sl);
+        /* no path: an empty slice at its end (slices stay inside the input); it means "/" */
+        t = sl < 0 ? str_make(rest.s + rest.len, 0) : str_skip(rest, (size_t)sl);
     }
     ssize_t q = str_find_char(t, '?');
     ssize_t frag = str_find_char(t, '#');

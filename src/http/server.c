@@ -194,6 +194,7 @@ static void ctx_free(struct http_ctx *x)
         return;
     buf_free(&x->extra);
     free(x->raw);
+    free(x->hdrs);
     free(x);
 }
 
@@ -363,7 +364,7 @@ static int dispatch(struct conn *c, const struct http_request *req, const char *
     CNT(hs, requests);
     c->nreq++;
     char path[HTTP_PATH_MAX];
-    ssize_t pl = http_pct_decode(req->path, path, sizeof path, false);
+    ssize_t pl = http_pct_decode(req->path.len ? req->path : STR("/"), path, sizeof path, false);
     if (pl < 0) {
         reply_and_close(c, pl == -ENOSPC ? 414 : 400,
                         pl == -ENOSPC ? "Path too long" : "Bad %-escape in the path", STR_NULL);
@@ -375,12 +376,7 @@ static int dispatch(struct conn *c, const struct http_request *req, const char *
 
     struct http_ctx *x = calloc(1, sizeof *x);
     if (!x || ctx_take(x, req, data, total) < 0) {
-        if (x) {
-            free(x->hdrs);
-            ctx_free(x);
-        } else {
-            free(x);
-        }
+        ctx_free(x);
         reply_and_close(c, 503, "Out of memory", STR_NULL);
         return -ENOMEM;
     }

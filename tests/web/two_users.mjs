@@ -116,7 +116,8 @@ async function main() {
         await alice.fill('#add-contact-input', 'team');
         await alice.press('#add-contact-input', 'Enter');
         await alice.locator(`#group-list button.entry[data-aor="${TEAM}"]`).waitFor({ timeout: 10000 });
-        t.assert(await alice.isHidden('#call-video'), 'a group offers a call');
+        await alice.locator('#chat-title').filter({ hasText: 'team' }).waitFor({ timeout: 5000 });
+        await alice.locator('#call-video').waitFor({ state: 'hidden', timeout: 5000 });
     });
     await t.check('alice writes to the group: bob gets a "team" conversation with her message', async () => {
         await alice.fill('#compose-input', 'Hello team');
