@@ -146,7 +146,10 @@ int pres__document(struct presence *p, struct pent *e, str user, struct buf *out
     char ids[16][24];
     size_t nr = 0;
     struct arena *a = NULL;
-    if (p->reg_open && p->loc && arena_new(&a, 8192, 1u << 20) == 0) {
+    /* a registered device speaks for the user only while nothing is published: a device
+     * that publishes names itself (often by the AOR, not its binding), so a binding cannot
+     * be told apart from a publishing device, and its publication must win */
+    if (p->reg_open && p->loc && nd == 0 && arena_new(&a, 8192, 1u << 20) == 0) {
         char aor[LOC_AOR_MAX + 2];
         snprintf(aor, sizeof aor, "%.*s@%s", STR_FMT(user), p->realm);
         struct loc_binding *b;

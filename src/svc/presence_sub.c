@@ -408,7 +408,8 @@ static void set_reach(struct sub *s, const struct core_req *r, bool routed)
 
 static str pack(char **at, str v)
 {
-    memcpy(*at, v.s, v.len);
+    if (v.len)
+        memcpy(*at, v.s, v.len);
     str r = str_make(*at, v.len);
     *at += v.len;
     **at = 0;
@@ -795,6 +796,7 @@ void pres__worker_stop(struct pres_worker *pw)
     if (!pw)
         return;
     pw->stopping = true;
+    pw->alive++; /* holds pw through the loop below */
     /* every subscription ends here (their dialogs do not survive a restart) */
     for (;;) {
         struct map_iter it = MAP_ITER_INIT;
@@ -803,7 +805,7 @@ void pres__worker_stop(struct pres_worker *pw)
             break;
         terminate(me.val, NULL, 0);
     }
-    if (pw->alive == 0) {
+    if (--pw->alive == 0) {
         map_free(pw->dialogs);
         map_free(pw->by_pent);
         free(pw);

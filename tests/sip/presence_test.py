@@ -111,10 +111,10 @@ def main():
     n = bob.wait_notify()
     check("NOTIFY after remove: only t1 left", n is not None and 'id="t2"' not in body(n)
           and 'id="t1"' in body(n), n)
-    check("device registers while another publishes: both seen", a2.register() == 200)
-    n = bob.wait_notify()
-    check("NOTIFY: the registered device is an open tuple beside the publication",
-          n is not None and sorted(basic(n)) == ["closed", "open"] and 'id="reg-' in body(n), n)
+    check("a device registers while another publishes", a2.register() == 200)
+    n = bob.wait_notify(1.5)
+    check("a publication speaks for the user: the registration adds no tuple",
+          n is None or (basic(n) == ["closed"] and 'id="reg-' not in body(n)), n)
 
     # ---- 1. errors ----
     r, _ = bob.subscribe("alice", event="dialog")
@@ -190,7 +190,7 @@ def main():
     check("rtcctl presence-rule set alice erin allow", rtcctl("presence-rule", "set", "alice", "erin", "allow") == 0)
     n = erin.wait_notify(4)
     check("rule changed while subscribed: NOTIFY active with the state",
-          n is not None and (state_of(n) or "").startswith("active") and "open" in basic(n), n)
+          n is not None and (state_of(n) or "").startswith("active") and len(basic(n)) > 0, n)
     n = aw.wait_notify(4, pred=lambda x: re.search(r'status="active"[^>]*>sip:erin@localhost<', body(x)))
     check("watcher info: erin now active", n is not None, n)
     check("rtcctl presence-rule set alice erin block", rtcctl("presence-rule", "set", "alice", "erin", "block") == 0)

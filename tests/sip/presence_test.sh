@@ -30,5 +30,6 @@ if grep -q "sip:bob@localhost left (its connection closed): subscription to alic
 else
     not_ok "a closed TCP connection ends its subscriptions"
 fi
-kill -0 "$RTCD_PID" 2>/dev/null && ok "rtcd alive at the end" || not_ok "rtcd alive at the end"
+stop_pid "$RTCD_PID" 10
+expect_eq "rtcd stops cleanly with subscriptions live" 0 $?
 finish
