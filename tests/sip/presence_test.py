@@ -153,6 +153,12 @@ def main():
           r is not None and status(r) == 200 and n is not None and n2 is not None
           and state_of(n2) == "terminated;reason=timeout", n2)
 
+    r, _ = bob.subscribe("alice", expires=0)
+    n = bob.wait_notify()
+    check("a fetch (Expires: 0): 200 and one NOTIFY terminated;reason=timeout with the state",
+          r is not None and status(r) == 200 and n is not None
+          and state_of(n) == "terminated;reason=timeout" and len(basic(n)) > 0, n)
+
     # ---- 4. authorization ----
     carol = PUA(SERVER, "carol", "pw")
     r, _ = carol.subscribe("alice")
