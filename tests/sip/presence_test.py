@@ -222,6 +222,16 @@ def main():
     r = frank.resubscribe(df, 120)
     check("and its dialog is gone (481)", r is not None and status(r) == 481, r)
 
+    # ---- a publication that is not refreshed expires (presence.publish_min_expires = 1) ----
+    r, dx = bob.subscribe("alice")
+    bob.wait_notify()
+    r = a2.publish(pidf("alice", "open", "t20", note="short"), expires=2)
+    n = bob.wait_notify(pred=lambda x: 'id="t20"' in body(x))
+    check("a short publication is seen", r is not None and status(r) == 200 and n is not None, r)
+    n = bob.wait_notify(5, pred=lambda x: 'id="t20"' not in body(x))
+    check("... and goes when it expires (NOTIFY without it)", n is not None, n)
+    bob.resubscribe(dx, 0)
+
     # ---- a TCP watcher: NOTIFY on its connection; closing it ends the subscription ----
     bt = PUA(SERVER, "bob", "pw", tcp=True)
     r, dt = bt.subscribe("alice")
