@@ -8,7 +8,7 @@
 # USERS users (default 10,000) each watched by WATCHERS others (default 20: 200,000
 # subscriptions), every NOTIFY answered 200 by bench/presence/presload (UDP sockets on
 # 127.0.0.1 acting as the watchers' UAS endpoints); then a burst of PUBLISHES (default
-# 10,000) at PUB_RATE/s, each fanning out to WATCHERS NOTIFYs. Figures (presload prints
+# 10,000) at PUB_RATE/s (default 500), each fanning out to WATCHERS NOTIFYs. Figures (presload prints
 # them): subscriptions/s, server CPU µs per subscription, memory per subscription (Pss
 # growth after the transactions have ended), NOTIFYs delivered per second during the
 # burst, server CPU µs per NOTIFY (utime + stime of every process/thread of the server).
@@ -23,7 +23,8 @@ WATCHERS=${WATCHERS:-20}
 SOCKETS=${SOCKETS:-16}
 SUB_RATE=${SUB_RATE:-5000}
 PUBLISHES=${PUBLISHES:-10000}
-PUB_RATE=${PUB_RATE:-1000}
+PUB_RATE=${PUB_RATE:-500}
+SETTLE=${SETTLE:-64}
 PORT_RTCD=15500 PORT_KAM=15600
 T=$(mktemp -d "${TMPDIR:-/tmp}/rtcd-bench-presence.XXXXXX")
 PIDS=()
@@ -59,11 +60,12 @@ run() {
     echo "presence fan-out: $name — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores shared with the load generator"
     echo "users $USERS, watchers per user $WATCHERS, SUBSCRIBE at $SUB_RATE/s, $PUBLISHES PUBLISHes at $PUB_RATE/s"
     timeout 900 "$BIN/bench/presence/presload" "127.0.0.1:$port" "$USERS" "$WATCHERS" "$SOCKETS" "$SUB_RATE" \
-        "$PUBLISHES" "$PUB_RATE" "$pids" | tee "$T/$name.out"
+        "$PUBLISHES" "$PUB_RATE" "$pids" "$SETTLE" | tee "$T/$name.out"
     awk -v n="$name" '{ v[$1] = $2 } END {
-        printf "presence-summary %s subs=%s notifies_per_s=%s cpu_us_notify=%s cpu_us_sub=%s bytes_sub=%s notifies=%s/%s\n",
+        printf "presence-summary %s subs=%s notifies_per_s=%s cpu_us_notify=%s cpu_us_sub=%s bytes_sub=%s notifies=%s/%s retrans=%s publish_200=%s/%s\n",
             n, v["subscribe_200"], v["notifies_per_s"], v["cpu_us_per_notify"], v["cpu_us_per_subscription"],
-            v["bytes_per_subscription"], v["notifies_received"], v["notifies_expected"] }' "$T/$name.out"
+            v["bytes_per_subscription"], v["notifies_received"], v["notifies_expected"],
+            v["notify_retransmissions"], v["publish_200"], v["publishes"] }' "$T/$name.out"
 }
 
 rtcd_side() {

@@ -7,6 +7,8 @@
  * u(i+WATCHERS), wrapping): one SUBSCRIBE each, paced at SUB_RATE/s, from SOCKETS UDP
  * sockets on 127.0.0.1 (each the Contact of the subscriptions sent from it). Every
  * NOTIFY is answered 200 at once (headers copied, stateless), like a UAS endpoint.
+ * After phase 1 it waits SETTLE_SECONDS (default 64: Timer J, 32 s, then rtcd's 30 s
+ * malloc_trim period) before reading the server's memory.
  * Phase 2: PUBLISHES publications (users in turn, open/closed alternating) paced at
  * PUB_RATE/s; every NOTIFY they cause is counted (once per Call-ID and CSeq).
  *
@@ -276,9 +278,9 @@ static void pump(int timeout_ms)
 
 int main(int argc, char **argv)
 {
-    if (argc != 9) {
+    if (argc != 9 && argc != 10) {
         fprintf(stderr, "usage: presload IP:PORT USERS WATCHERS SOCKETS SUB_RATE PUBLISHES "
-                        "PUB_RATE PIDS\n");
+                        "PUB_RATE PIDS [SETTLE_SECONDS]\n");
         return 2;
     }
     char ip[64];
@@ -343,9 +345,10 @@ int main(int argc, char **argv)
     double t_sub = now_s() - t0;
     uint64_t initial = notifies;
     long long cpu1 = cpu_ticks();
-    /* let the SUBSCRIBE and NOTIFY transactions end (Timer J/K) before reading memory */
-    double settle = now_s();
-    while (now_s() < settle + 36)
+    /* let the SUBSCRIBE and NOTIFY transactions end (Timer J/K) and the server give freed
+     * memory back before reading memory */
+    double settle = now_s(), settle_s = argc == 10 ? atof(argv[9]) : 64;
+    while (now_s() < settle + settle_s)
         pump(50);
     long long mem1 = mem_kb();
     printf("subscriptions %zu\nsubscribe_200 %llu\nsubscribe_failed %llu\n", nsubs,
