@@ -114,7 +114,7 @@ static void pub_free(struct pub *b)
 
 void pres__pent_gc(struct presence *p, struct pent *e)
 {
-    if (e->pubs || e->nsubs || e->watchers)
+    if (e->pubs || e->nsubs || e->watchers || e->pwatches)
         return;
     map_del_str(p->pents, str_cstr(e->user));
     free(e->doc);
@@ -146,7 +146,10 @@ int pres__document(struct presence *p, struct pent *e, str user, struct buf *out
     char ids[16][24];
     size_t nr = 0;
     struct arena *a = NULL;
-    if (p->reg_open && p->loc && arena_new(&a, 8192, 1u << 20) == 0) {
+    /* a registered device speaks for the user only while nothing is published: a device
+     * that publishes names itself (often by the AOR, not its binding), so a binding cannot
+     * be told apart from a publishing device, and its publication must win */
+    if (p->reg_open && p->loc && nd == 0 && arena_new(&a, 8192, 1u << 20) == 0) {
         char aor[LOC_AOR_MAX + 2];
         snprintf(aor, sizeof aor, "%.*s@%s", STR_FMT(user), p->realm);
         struct loc_binding *b;
@@ -526,8 +529,12 @@ static void change_run(struct worker *w, void *arg)
     free(t);
 }
 
+static void run_pwatches(struct presence *p, str user);
+
 void pres__post(struct presence *p, enum pres_change kind, str user, uint64_t flow)
 {
+    if (kind == PC_DOC || kind == PC_RULES)
+        run_pwatches(p, user);
     struct worker *ws[PRES_MAX_WORKERS];
     pthread_mutex_lock(&p->lock);
     unsigned n = p->nworkers;
@@ -568,7 +575,7 @@ void pres_loc_hook(void *ctx, str aor, enum loc_event ev, const struct loc_bindi
     str user = str_sub(aor, 0, (size_t)at);
     pthread_mutex_lock(&p->lock);
     struct pent *e = pres__pent(p, user, false);
-    bool watched = e && e->nsubs;
+    bool watched = e && (e->nsubs || e->pwatches);
     if (e)
         pent_invalidate(e);
     pthread_mutex_unlock(&p->lock);
@@ -727,7 +734,7 @@ void pres__publish(struct presence *p, struct core_req *r)
             changed = true;
         }
     }
-    bool watched = e && e->nsubs;
+    bool watched = e && (e->nsubs || e->pwatches);
     if (changed && e)
         pent_invalidate(e);
     if (e)
@@ -774,9 +781,9 @@ static void expire_pubs(struct presence *p, uint64_t now)
         if (!any)
             continue;
         pent_invalidate(e);
-        if (e->nsubs && nc < 64 && (copies[nc] = strdup(e->user)))
+        if ((e->nsubs || e->pwatches) && nc < 64 && (copies[nc] = strdup(e->user)))
             changed[nc] = str_cstr(copies[nc]), nc++;
-        if (!e->pubs && !e->nsubs && !e->watchers) {
+        if (!e->pubs && !e->nsubs && !e->watchers && !e->pwatches) {
             map_del_current(p->pents, &it);
             free(e->doc);
             free(e->user);
@@ -788,6 +795,149 @@ static void expire_pubs(struct presence *p, uint64_t now)
         pres__post(p, PC_DOC, changed[i], 0);
         free(copies[i]);
     }
+}
+
+/* ---- in-process watchers ---- */
+
+/* The state an in-process watcher sees (lock held): open and the newest note. */
+static bool state_of(struct presence *p, struct pent *e, str user, str *note, uint64_t now)
+{
+    *note = STR_NULL;
+    bool open = false;
+    for (struct pub *b = e ? e->pubs : NULL; b; b = b->next) {
+        if (!note->len)
+            *note = b->doc->note;
+        for (size_t i = 0; i < b->doc->ntuples; i++) {
+            if (!note->len)
+                *note = b->doc->tuples[i].note;
+            open |= b->doc->tuples[i].basic == PIDF_BASIC_OPEN;
+        }
+    }
+    if (e && e->pubs)
+        return open;
+    if (!p->reg_open || !p->loc)
+        return false;
+    char aor[LOC_AOR_MAX + 2];
+    snprintf(aor, sizeof aor, "%.*s@%s", STR_FMT(user), p->realm);
+    struct arena *a;
+    if (arena_new(&a, 4096, 1u << 20) < 0)
+        return false;
+    struct loc_binding *bv;
+    size_t n = 0;
+    open = loc_lookup(p->loc, str_cstr(aor), now, a, &bv, &n) == 0 && n > 0;
+    arena_free(a);
+    return open;
+}
+
+struct watch_call {
+    pres_watch_fn cb;
+    void *ctx;
+    bool open;
+    char *note;
+};
+
+/* Calls the in-process watchers of user whose view changed (no lock held during calls). */
+static void run_pwatches(struct presence *p, str user)
+{
+    struct watch_call calls[32];
+    size_t nc = 0;
+    uint64_t now = clock_mono_ms();
+    pthread_mutex_lock(&p->lock);
+    struct pent *e = pres__pent(p, user, false);
+    if (!e || !e->pwatches) {
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    str note;
+    bool open = state_of(p, e, user, &note, now);
+    for (struct pwatch *w = e->pwatches; w && nc < 32; w = w->next) {
+        enum store_pres_action a = pres__decide(p, user, str_cstr(w->watcher));
+        if (a == STORE_PRES_PENDING || a == STORE_PRES_BLOCK)
+            continue;
+        bool o = a == STORE_PRES_POLITE_BLOCK ? false : open;
+        str n = a == STORE_PRES_POLITE_BLOCK ? STR_NULL : note;
+        if (w->last_open == (int)o && str_eq(str_cstr(w->last_note ? w->last_note : ""), n))
+            continue;
+        char *copy = str_dup(n);
+        char *keep = str_dup(n);
+        if (!copy || !keep) {
+            free(copy);
+            free(keep);
+            continue;
+        }
+        w->last_open = o;
+        free(w->last_note);
+        w->last_note = keep;
+        calls[nc++] = (struct watch_call){ w->cb, w->ctx, o, copy };
+    }
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < nc; i++) {
+        calls[i].cb(calls[i].ctx, user, calls[i].open, str_cstr(calls[i].note));
+        free(calls[i].note);
+    }
+}
+
+int pres_watch(struct presence *p, str watcher_uri, str presentity, pres_watch_fn cb, void *ctx)
+{
+    char key[STORE_URI_MAX + 8];
+    if (!cb || !store_name_valid(presentity) ||
+        pres__watcher_key(p, NULL, watcher_uri, key, sizeof key) < 0)
+        return -EINVAL;
+    struct pwatch *w = calloc(1, sizeof *w);
+    if (!w || !(w->watcher = strdup(key))) {
+        free(w);
+        return -ENOMEM;
+    }
+    w->cb = cb;
+    w->ctx = ctx;
+    w->last_open = -1;
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    struct pent *e = pres__pent(p, presentity, true);
+    size_t n = 0;
+    for (struct pwatch *x = e ? e->pwatches : NULL; x; x = x->next)
+        n++;
+    if (!e) {
+        rc = -ENOMEM;
+    } else if (e->nsubs + n >= p->cfg->presence.max_subscriptions_per_presentity) {
+        rc = -ENOSPC;
+    } else {
+        w->id = rc = ++p->watch_seq;
+        w->next = e->pwatches;
+        e->pwatches = w;
+        w = NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (w) {
+        free(w->watcher);
+        free(w);
+        return rc;
+    }
+    run_pwatches(p, presentity); /* the state now */
+    return rc;
+}
+
+void pres_unwatch(struct presence *p, int id)
+{
+    pthread_mutex_lock(&p->lock);
+    struct map_iter it = MAP_ITER_INIT;
+    struct map_entry me;
+    while (map_next(p->pents, &it, &me)) {
+        struct pent *e = me.val;
+        for (struct pwatch **pp = &e->pwatches; *pp; pp = &(*pp)->next) {
+            if ((*pp)->id != id)
+                continue;
+            struct pwatch *w = *pp;
+            *pp = w->next;
+            free(w->watcher);
+            free(w->last_note);
+            free(w);
+            pres__pent_gc(p, e);
+            pthread_mutex_unlock(&p->lock);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* ---- the service ---- */
@@ -838,6 +988,13 @@ void pres_free(struct presence *p)
             struct wrec *w = e->watchers;
             e->watchers = w->next;
             free(w->uri);
+            free(w);
+        }
+        while (e->pwatches) {
+            struct pwatch *w = e->pwatches;
+            e->pwatches = w->next;
+            free(w->watcher);
+            free(w->last_note);
             free(w);
         }
         free(e->doc);

@@ -65,6 +65,21 @@ void pres_worker_stop(struct presence *p, struct sip_worker *sw);
  */
 void pres_rules_changed(struct presence *p, str owner);
 
+/*
+ * In-process watchers (bots, apps): cb(ctx, presentity, open, note) is called once at
+ * once with the current state, then on every change of what the watcher may see, under
+ * the same rules as a SIP watcher (watcher_uri is its identity: a user name or URI;
+ * pending and block: nothing is reported until allowed; polite-block: always closed).
+ * open = some tuple is open; note = the newest note (borrowed for the call). cb runs on
+ * the thread that made the change (a worker, the store thread) with no lock held: it
+ * must not block. Returns a watch id (> 0) for pres_unwatch, or -EINVAL / -ENOMEM /
+ * -ENOSPC (max_subscriptions_per_presentity).
+ */
+typedef void (*pres_watch_fn)(void *ctx, str presentity, bool open, str note);
+int pres_watch(struct presence *p, str watcher_uri, str presentity, pres_watch_fn cb, void *ctx);
+/* Ends a watch; cb is not called after it returns (unless already running elsewhere). */
+void pres_unwatch(struct presence *p, int id);
+
 /* Counters for stats. */
 struct pres_stats {
     uint64_t subscriptions, publications, presentities, notifies_sent, notifies_failed;

@@ -39,6 +39,17 @@ struct wrec {
     uint64_t since_ms;  /* loop ms when it subscribed */
 };
 
+/* An in-process watcher (pres_watch), guarded by presence.lock. */
+struct pwatch {
+    struct pwatch *next;
+    int id;
+    char *watcher; /* watcher key */
+    pres_watch_fn cb;
+    void *ctx;
+    int last_open; /* -1 = nothing reported yet */
+    char *last_note;
+};
+
 /* A user whose presence someone publishes or watches (guarded by presence.lock). */
 struct pent {
     char *user;
@@ -46,6 +57,7 @@ struct pent {
     size_t npubs;
     size_t nsubs; /* presence subscriptions to it (for the per-presentity cap) */
     struct wrec *watchers;
+    struct pwatch *pwatches;
     char *doc; /* the aggregated document, cached; NULL = to build */
     size_t doclen;
 };
@@ -73,6 +85,7 @@ struct presence {
     struct map *per_watcher; /* watcher key → (uintptr_t) subscriptions */
     size_t nsubs;
     uint64_t pub_seq, wrec_seq;
+    int watch_seq;
     struct worker *workers[PRES_MAX_WORKERS];
     struct pres_worker *pw[PRES_MAX_WORKERS];
     unsigned nworkers;

@@ -45,6 +45,7 @@ struct pres_worker {
     struct map *dialogs; /* "Call-ID \x1f local tag" → struct sub * */
     struct map *by_pent; /* presentity → first struct sub * */
     size_t alive;        /* subscriptions not yet freed (dead ones with a NOTIFY out too) */
+    uint64_t next_expiry; /* no subscription expires before this (loop ms) */
     bool stopping;
 };
 
@@ -408,7 +409,8 @@ static void set_reach(struct sub *s, const struct core_req *r, bool routed)
 
 static str pack(char **at, str v)
 {
-    memcpy(*at, v.s, v.len);
+    if (v.len)
+        memcpy(*at, v.s, v.len);
     str r = str_make(*at, v.len);
     *at += v.len;
     **at = 0;
@@ -594,6 +596,8 @@ void pres__subscribe(struct presence *p, struct core_req *r)
     buf_free(&routes);
     set_reach(s, r, s->route.len > 0);
     s->expires = r->now + (uint64_t)exp * 1000;
+    if (s->expires < pw->next_expiry)
+        pw->next_expiry = s->expires;
     pw->alive++;
     if (map_set_str(pw->dialogs, s->key, s, NULL) < 0) {
         s->dead = true;
@@ -681,6 +685,8 @@ bool pres__sub_in_dialog(struct presence *p, struct core_req *r)
         return true;
     }
     s->expires = r->now + (uint64_t)exp * 1000;
+    if (s->expires < pw->next_expiry)
+        pw->next_expiry = s->expires;
     send_notify(s, r->now);
     return true;
 }
@@ -762,15 +768,25 @@ void pres__worker_change(struct presence *p, struct pres_worker *pw, enum pres_c
 void pres__sub_tick(struct presence *p, struct pres_worker *pw, uint64_t now)
 {
     (void)p;
+    if (now < pw->next_expiry)
+        return; /* nothing can have expired: no walk */
     struct sub *v[1024];
     size_t n = 0;
+    uint64_t next = UINT64_MAX;
     struct map_iter it = MAP_ITER_INIT;
     struct map_entry me;
-    while (map_next(pw->dialogs, &it, &me) && n < 1024) {
+    while (map_next(pw->dialogs, &it, &me)) {
         struct sub *s = me.val;
-        if (s->expires <= now)
+        if (s->expires > now) {
+            if (s->expires < next)
+                next = s->expires;
+        } else if (n < 1024) {
             v[n++] = s;
+        } else {
+            next = now; /* more next second */
+        }
     }
+    pw->next_expiry = next;
     for (size_t i = 0; i < n; i++)
         terminate(v[i], "timeout", now);
 }
@@ -782,6 +798,7 @@ struct pres_worker *pres__worker_new(struct presence *p, struct sip_worker *sw)
         return NULL;
     pw->p = p;
     pw->sw = sw;
+    pw->next_expiry = UINT64_MAX;
     if (map_new(&pw->dialogs, MAP_KEY_STR, 1024) < 0 || map_new(&pw->by_pent, MAP_KEY_STR, 1024) < 0) {
         map_free(pw->dialogs);
         free(pw);
@@ -795,6 +812,7 @@ void pres__worker_stop(struct pres_worker *pw)
     if (!pw)
         return;
     pw->stopping = true;
+    pw->alive++; /* holds pw through the loop below */
     /* every subscription ends here (their dialogs do not survive a restart) */
     for (;;) {
         struct map_iter it = MAP_ITER_INIT;
@@ -803,7 +821,7 @@ void pres__worker_stop(struct pres_worker *pw)
             break;
         terminate(me.val, NULL, 0);
     }
-    if (pw->alive == 0) {
+    if (--pw->alive == 0) {
         map_free(pw->dialogs);
         map_free(pw->by_pent);
         free(pw);

@@ -15,7 +15,7 @@ ctl presence-rule set alice carol block >/dev/null
 ctl presence-rule set alice dave polite-block >/dev/null
 ctl presence-rule set alice frank allow >/dev/null
 start_rtcd srv --set sip.listen="udp:127.0.0.1:$PORT, tcp:127.0.0.1:$PORT" \
-    --set server.workers=2 --set presence.min_expires=2 || { not_ok "rtcd starts"; finish; }
+    --set server.workers=2 --set presence.min_expires=2 --set presence.publish_min_expires=1 || { not_ok "rtcd starts"; finish; }
 if PYTHONPATH="$here" timeout 120 python3 "$here/presence_test.py" "127.0.0.1:$PORT" \
     "$RTCCTL" --set server.data_dir="$T/srv" >"$T/py.out" 2>&1; then
     ok "presence wire scenario ($(tail -1 "$T/py.out"))"
@@ -30,5 +30,6 @@ if grep -q "sip:bob@localhost left (its connection closed): subscription to alic
 else
     not_ok "a closed TCP connection ends its subscriptions"
 fi
-kill -0 "$RTCD_PID" 2>/dev/null && ok "rtcd alive at the end" || not_ok "rtcd alive at the end"
+stop_pid "$RTCD_PID" 10
+expect_eq "rtcd stops cleanly with subscriptions live" 0 $?
 finish

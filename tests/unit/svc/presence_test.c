@@ -201,6 +201,86 @@ static void test_winfo_document(void **state)
     pres_free(p);
 }
 
+struct seen {
+    int calls;
+    bool open;
+    char note[64];
+};
+
+static void watch_cb(void *ctx, str presentity, bool open, str note)
+{
+    struct seen *s = ctx;
+    assert_true(str_eq(presentity, STR("alice")));
+    s->calls++;
+    s->open = open;
+    str_copy(s->note, sizeof s->note, note);
+}
+
+static void set_pub(struct presence *p, const char *basic, const char *note)
+{
+    struct pent *e = pres__pent(p, STR("alice"), true);
+    char xml[512];
+    snprintf(xml, sizeof xml,
+             "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:alice@x\"><tuple id=\"t\">"
+             "<status><basic>%s</basic></status><note>%s</note></tuple></presence>",
+             basic, note);
+    struct pub *b = e->pubs;
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        e->pubs = b;
+        e->npubs = 1;
+    }
+    pidf_free(b->doc);
+    char why[120];
+    assert_int_equal(pidf_parse(str_cstr(xml), &b->doc, why, sizeof why), 0);
+}
+
+static void test_inprocess_watch(void **state)
+{
+    (void)state;
+    struct presence *p = mk("pending", "true");
+    static const char *const w[] = { "bot", "spy", "shy" };
+    static const uint8_t a[] = { STORE_PRES_ALLOW, STORE_PRES_POLITE_BLOCK, STORE_PRES_PENDING };
+    add_rules(p, "alice", w, a, 3, NULL, 0);
+    set_pub(p, "open", "at work");
+    struct seen bot = { 0 }, spy = { 0 }, shy = { 0 };
+    int id = pres_watch(p, STR("sip:bot@example.com"), STR("alice"), watch_cb, &bot);
+    assert_true(id > 0);
+    assert_true(pres_watch(p, STR("spy"), STR("alice"), watch_cb, &spy) > 0);
+    assert_true(pres_watch(p, STR("shy"), STR("alice"), watch_cb, &shy) > 0);
+    assert_int_equal(pres_watch(p, STR("bot"), STR("no body"), watch_cb, &bot), -EINVAL);
+    /* the state at once: allowed sees it, polite-blocked sees closed, pending nothing */
+    assert_int_equal(bot.calls, 1);
+    assert_true(bot.open);
+    assert_string_equal(bot.note, "at work");
+    assert_int_equal(spy.calls, 1);
+    assert_false(spy.open);
+    assert_int_equal(shy.calls, 0);
+    /* a change: reported once to the one who sees it */
+    set_pub(p, "closed", "gone home");
+    pres__post(p, PC_DOC, STR("alice"), 0);
+    assert_int_equal(bot.calls, 2);
+    assert_false(bot.open);
+    assert_string_equal(bot.note, "gone home");
+    assert_int_equal(spy.calls, 1);
+    pres__post(p, PC_DOC, STR("alice"), 0); /* nothing changed: no call */
+    assert_int_equal(bot.calls, 2);
+    /* the pending one is allowed: it gets the state */
+    struct orules *o = map_get_str(p->rules, STR("alice"));
+    o->a[2] = STORE_PRES_ALLOW;
+    pres__post(p, PC_RULES, STR("alice"), 0);
+    assert_int_equal(shy.calls, 1);
+    assert_false(shy.open);
+    /* unwatched: no more calls */
+    pres_unwatch(p, id);
+    set_pub(p, "open", "back");
+    pres__post(p, PC_DOC, STR("alice"), 0);
+    assert_int_equal(bot.calls, 2);
+    assert_int_equal(shy.calls, 2);
+    assert_true(shy.open);
+    pres_free(p);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -217,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_document),
         cmocka_unit_test(test_winfo_document),
+        cmocka_unit_test(test_inprocess_watch),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
