@@ -247,6 +247,18 @@ async function main() {
         await alice.locator('#call-view').waitFor({ state: 'hidden', timeout: 5000 });
     }, 40000);
 
+    // --- a message to a user with no device online: stored (202), delivered at sign-in
+    await t.check('alice writes to carol, who is not signed in: shown as stored for later', async () => {
+        await alice.fill('#add-contact-input', 'carol');
+        await alice.press('#add-contact-input', 'Enter');
+        await alice.locator('#chat-title').filter({ hasText: 'carol' }).waitFor({ timeout: 5000 });
+        await alice.fill('#compose-input', 'See you tomorrow');
+        await alice.press('#compose-input', 'Enter');
+        await alice.locator('#messages li.out .meta').filter({ hasText: 'when they are online' })
+            .waitFor({ timeout: 5000 });
+        await t.entry(alice, B).click();
+    });
+
     // --- a phone-sized screen, keyboard only
     carol = await t.newUserPage(browser, { width: 390, height: 844 });
     await t.check('carol signs in with the keyboard only on a phone-sized screen', async () => {
@@ -259,11 +271,15 @@ async function main() {
         t.assert(await carol.isVisible('#sidebar'), 'contact list hidden');
         t.assert(!(await carol.isVisible('#chat')), 'chat pane shown beside the list');
     }, 20000);
+    await t.check('carol gets the message stored while she was offline (1 unread)', async () => {
+        await t.entry(carol, A).locator('.badge.unread').filter({ hasText: '1' }).waitFor({ timeout: 10000 });
+    });
     await t.check('carol adds alice with the keyboard; the chat replaces the list; Back returns', async () => {
         await carol.focus('#add-contact-input');
         await carol.keyboard.type('alice');
         await carol.keyboard.press('Enter');
         await carol.locator('#chat-title').filter({ hasText: 'alice' }).waitFor({ timeout: 5000 });
+        await carol.locator('#messages li.in .text').filter({ hasText: 'See you tomorrow' }).waitFor({ timeout: 5000 });
         t.assert(!(await carol.isVisible('#sidebar')), 'list still shown beside the chat');
         await carol.keyboard.type('from my phone');
         await carol.keyboard.press('Enter');

@@ -479,8 +479,10 @@ async function sendCurrent(e) {
     c.messages.push(msg);
     const li = appendMessage(c, msg);
     try {
-        await state.sip.sendText(`sip:${c.aor}`, text);
+        const status = await state.sip.sendText(`sip:${c.aor}`, text);
         msg.pending = false;
+        // 202 from a person's address: stored until a device of theirs is online.
+        msg.queued = status === 202 && !c.group;
     } catch (ex) {
         msg.pending = false;
         msg.failed = ex.message;
@@ -616,6 +618,7 @@ function updateMessageItem(li, c, m) {
     parts.push(h('span', { class: 'text' }, m.body));
     let meta = formatTime(m.time);
     if (m.pending) meta += ' · sending…';
+    if (m.queued) meta += ' · will be delivered when they are online';
     if (m.failed) meta += ` · not delivered (${m.failed})`;
     parts.push(h('span', { class: 'meta' }, meta));
     li.replaceChildren(...parts);

@@ -140,14 +140,15 @@ export class SipClient extends EventTarget {
         }));
     }
 
-    /* Sends a text MESSAGE to target (sip: URI); resolves on a 2xx, rejects with the
-       server's reason otherwise. */
+    /* Sends a text MESSAGE to target (sip: URI); resolves with the 2xx status (202: the
+       server stored it for a recipient with no device online), rejects with the server's
+       reason otherwise. */
     sendText(target, body) {
         return new Promise((resolve, reject) => {
             this.ua.sendMessage(target, body, {
                 contentType: 'text/plain;charset=utf-8',
                 eventHandlers: {
-                    succeeded: () => resolve(),
+                    succeeded: (e) => resolve((e && e.response && e.response.status_code) || 200),
                     failed: (e) => reject(new Error(failText(e))),
                 },
             });
