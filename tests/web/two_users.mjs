@@ -290,6 +290,20 @@ async function main() {
     await t.check('alice sees carol\'s message as a new conversation with 1 unread', async () => {
         await t.entry(alice, C).locator('.badge.unread').filter({ hasText: '1' }).waitFor({ timeout: 5000 });
     });
+    await t.check('carol adds bob: bob is asked (watcher info) and allows; carol sees him online', async () => {
+        await carol.fill('#add-contact-input', 'bob');
+        await carol.press('#add-contact-input', 'Enter');
+        await carol.locator('#chat-title').filter({ hasText: 'bob' }).waitFor({ timeout: 5000 });
+        await carol.click('#chat-back');
+        await carol.locator(`button.entry[data-aor="${B}"] .status`).filter({ hasText: 'Unknown' })
+            .waitFor({ timeout: 5000 });
+        const allow = bob.locator(`#request-list button[data-aor="${C}"][data-action="allow"]`);
+        await allow.waitFor({ timeout: 10000 });
+        await t.shot(bob, 'bob-presence-request');
+        await allow.click();
+        await t.waitStatus(carol, B, 'available', 10000);
+        t.assert(await bob.isHidden('#requests'), 'the request is still shown');
+    }, 30000);
     await t.check('carol removes alice (PUT /api/v1/contacts); gone after a reload', async () => {
         await t.entry(carol, A).click();
         await carol.click('#remove-contact');

@@ -84,6 +84,19 @@ export class Api {
         });
     }
 
+    /* GET /api/v1/presence-rules → [{watcher, action}] */
+    async presenceRules() {
+        const data = await this.request('GET', '/api/v1/presence-rules');
+        return ((data && data.rules) || []).filter((r) => r && r.watcher && r.action);
+    }
+
+    /* PUT /api/v1/presence-rules with the whole set. */
+    async setPresenceRules(rules) {
+        await this.request('PUT', '/api/v1/presence-rules', {
+            rules: rules.map((r) => ({ watcher: r.watcher, action: r.action })),
+        });
+    }
+
     /* GET /api/v1/history?with=ADDRESS → [{from, to, body, time (ms)}], oldest first. */
     async history(withAddress, limit = 100) {
         const q = `with=${encodeURIComponent(withAddress)}&limit=${limit}`;

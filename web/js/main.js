@@ -24,6 +24,7 @@ const state = {
     myStatus: 'available',
     notifications: [],
     unseenNotifications: 0,
+    requests: [],        // watchers waiting for a decision: [{uri, aor}]
     signingOut: false,
 };
 
@@ -99,6 +100,7 @@ async function enterApp() {
     state.calls = new CallView(state.sip, nameOf, (aor, text) => addSystemLine(aor, text));
     await setMyStatus(state.myStatus);
     await loadContacts();
+    state.sip.watchWatchers();
     for (const g of s.groups || []) ensureGroup(g.uri, g.name);
     renderRoster();
     const first = document.querySelector('#contact-list button.entry, #group-list button.entry');
@@ -154,6 +156,14 @@ function wireSip(sip) {
         state.presence.set(aor, { status, note });
         renderRoster();
         if (state.current === aor) renderChatHeader();
+    });
+    sip.addEventListener('watchers', (e) => {
+        const me = myAor();
+        state.requests = e.detail.list
+            .filter((w) => w.status === 'pending' || w.status === 'waiting')
+            .map((w) => ({ uri: w.uri, aor: aorOf(toSipUri(w.uri, state.session.domain) || w.uri) }))
+            .filter((w, i, all) => w.aor !== me && all.findIndex((x) => x.aor === w.aor) === i);
+        renderRequests();
     });
     sip.addEventListener('call', (e) => {
         const { session, incoming, request } = e.detail;
@@ -271,6 +281,41 @@ function resubscribeAll() {
         state.sip.unsubscribe(c.uri);
         state.sip.subscribe(c.uri);
     }
+}
+
+// ---------------------------------------------------------------- who may see my status
+
+/* Allows or declines (polite-block: the watcher sees "offline") a pending watcher by
+   adding a presence rule; the agent applies it to the live subscription. */
+async function decideWatcher(aor, action) {
+    const dom = state.session.domain;
+    const watcher = aor.endsWith(`@${dom}`) ? aor.split('@')[0] : aor;
+    try {
+        const rules = (await api.presenceRules()).filter((r) => !sameParty(r.watcher, aor));
+        rules.push({ watcher, action });
+        await api.setPresenceRules(rules);
+    } catch (ex) {
+        toast('Not saved', ex.message);
+        return;
+    }
+    state.requests = state.requests.filter((r) => r.aor !== aor);
+    renderRequests();
+    toast(action === 'allow' ? `${nameOf(aor)} can now see your status`
+        : `${nameOf(aor)} will see you as offline`);
+}
+
+function renderRequests() {
+    const items = state.requests.map((r) => h('li', {},
+        h('span', {}, h('strong', {}, nameOf(r.aor)), ' wants to see your status'),
+        h('div', { class: 'row' },
+            h('button', { type: 'button', class: 'primary', 'data-aor': r.aor, 'data-action': 'allow',
+                'aria-label': `Allow ${nameOf(r.aor)} to see your status`,
+                onclick: () => decideWatcher(r.aor, 'allow') }, 'Allow'),
+            h('button', { type: 'button', 'data-aor': r.aor, 'data-action': 'decline',
+                'aria-label': `Decline ${nameOf(r.aor)}`,
+                onclick: () => decideWatcher(r.aor, 'polite-block') }, 'Decline'))));
+    $('request-list').replaceChildren(...items);
+    $('requests').hidden = items.length === 0;
 }
 
 // ---------------------------------------------------------------- own status

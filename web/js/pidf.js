@@ -130,3 +130,26 @@ export function parseIsComposing(text) {
         refresh: Number.isFinite(refresh) && refresh > 0 ? refresh : 0,
     };
 }
+
+/* Reads a watcher information document (RFC 3858) for the presence package:
+   [{uri, status ('pending'|'active'|'waiting'|'terminated'), event}], or null when it is
+   not one. */
+export function parseWatcherinfo(text) {
+    let doc;
+    try {
+        doc = new DOMParser().parseFromString(text || '', 'application/xml');
+    } catch {
+        return null;
+    }
+    const root = doc.documentElement;
+    if (!root || root.localName !== 'watcherinfo') return null;
+    const out = [];
+    for (const list of byLocalName(root, 'watcher-list')) {
+        if ((list.getAttribute('package') || 'presence') !== 'presence') continue;
+        for (const w of byLocalName(list, 'watcher')) {
+            const uri = w.textContent.trim();
+            if (uri) out.push({ uri, status: w.getAttribute('status') || '', event: w.getAttribute('event') || '' });
+        }
+    }
+    return out;
+}

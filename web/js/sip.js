@@ -9,10 +9,11 @@
 //   message   {from, fromName, to, body, contentType, time, request}
 //   composing {from, to, request, state, refresh}
 //   presence  {aor, status, note, subState, notPresentity}
-//   call      {session, incoming}
+//   call      {session, incoming, request}
+//   watchers  {list: [{uri, status, event}]} (who watches the user: RFC 3857/3858)
 
 import JsSIP, { OutgoingRequest, RequestSender } from '../vendor/jssip.js';
-import { buildPidf, parsePidf, buildIsComposing, parseIsComposing } from './pidf.js';
+import { buildPidf, parsePidf, buildIsComposing, parseIsComposing, parseWatcherinfo } from './pidf.js';
 import { aorOf } from './api.js';
 
 const PRESENCE_EXPIRES = 600;
@@ -103,6 +104,14 @@ export class SipClient extends EventTarget {
     async stop() {
         this.stopping = true;
         for (const [aor] of this.subs) this.unsubscribe(aor);
+        clearTimeout(this.winfoTimer);
+        if (this.winfo) {
+            try {
+                this.winfo.terminate();
+            } catch {
+                // Already gone.
+            }
+        }
         clearTimeout(this.pub.timer);
         if (this.ua && this.pub.etag) {
             await Promise.race([this.sendPublish(null, 0), sleep(1500)]).catch(() => {});
@@ -230,6 +239,34 @@ export class SipClient extends EventTarget {
             s.timer = setTimeout(() => {
                 if (!this.stopping && this.subs.get(aor) === s && this.ua) this.subscribe(target);
             }, delay);
+        });
+        sub.subscribe();
+    }
+
+    /* Watches the user's own watcher list (presence.winfo): emits 'watchers' with the full
+       list on each NOTIFY, so pending requests can be decided. Renewed like subscribe(). */
+    watchWatchers() {
+        if (!this.ua || this.stopping) return;
+        const sub = this.ua.subscribe(this.cfg.uri, 'presence.winfo', 'application/watcherinfo+xml', {
+            expires: PRESENCE_EXPIRES,
+            contentType: 'application/watcherinfo+xml',
+        });
+        // JsSIP 3.13's grammar reads the event type "presence.winfo" as "presence.,winfo"
+        // and writes that into the Event header; its NOTIFY check compares the same way,
+        // so only the outgoing header is put right.
+        if (Array.isArray(sub._headers)) {
+            sub._headers = sub._headers.map((h) => (/^Event:/i.test(h) ? 'Event: presence.winfo' : h));
+        }
+        this.winfo = sub;
+        sub.on('notify', (isFinal, request, body) => {
+            const list = parseWatcherinfo(body);
+            if (list) this.dispatchEvent(ev('watchers', { list }));
+        });
+        sub.on('terminated', () => {
+            if (this.winfo !== sub || this.stopping) return;
+            this.winfo = null;
+            clearTimeout(this.winfoTimer);
+            this.winfoTimer = setTimeout(() => this.watchWatchers(), RESUBSCRIBE_MS[2]);
         });
         sub.subscribe();
     }
