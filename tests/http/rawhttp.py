@@ -116,9 +116,21 @@ def wire(port):
                                     b"Content-Length: 5000000\r\n\r\n")
     check("body above http.max_body_size → 413 JSON, closed",
           st == 413 and b"limit" in b and closed, (st, b))
+    body = b'{"user":"nobody","password":"x"}'
+    (st, hd, b), _ = one(port, b"POST /api/v1/login HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n"
+                               + b"%x;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n"
+                               % (10, body[:10], len(body) - 10, body[10:]))
+    check("chunked request body decoded (login → 401, not 400)", st == 401, (st, b))
     (st, hd, b), _ = one(port, b"POST /api/v1/login HTTP/1.1\r\nHost: a\r\n"
-                               b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-    check("chunked request body → 411", st == 411, (st, b))
+                               b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+    check("bad chunk size → 400", st == 400 and b"chunk" in b, (st, b))
+    (st, hd, b), _ = one(port, b"POST /api/v1/login HTTP/1.1\r\nHost: a\r\n"
+                               b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n")
+    check("Transfer-Encoding other than chunked → 501", st == 501, (st, b))
+    (st, hd, b), closed = one(port, b"POST /api/v1/login HTTP/1.1\r\nHost: a\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n100000\r\n")
+    check("chunk above http.max_body_size → 413, closed", st == 413 and closed, (st, b))
     (st, hd, b), _ = one(port, b"POST /api/v1/login HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
                                b"Transfer-Encoding: chunked\r\n\r\nabc")
     check("Content-Length with Transfer-Encoding → 400", st == 400, (st, b))

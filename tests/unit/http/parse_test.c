@@ -193,6 +193,32 @@ static void test_pct_decode(void **state)
     assert_string_equal(http_status_text(431), "Request Header Fields Too Large");
 }
 
+static void test_chunked(void **state)
+{
+    (void)state;
+    const char *t = "4\r\nWiki\r\n5;x=y\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nT: v\r\n\r\nNEXT";
+    size_t len = strlen(t) - 4, bl = 0;
+    const char *why;
+    char out[64];
+    for (size_t i = 0; i < len; i++) { /* every prefix is incomplete */
+        struct guarded g = guard_copy(t, i);
+        assert_int_equal(http_chunked(g.p, g.len, 64, NULL, &bl, &why), -EAGAIN);
+        guard_free(&g);
+    }
+    struct guarded g = guard_copy(t, strlen(t));
+    assert_int_equal(http_chunked(g.p, g.len, 64, out, &bl, &why), (ssize_t)len);
+    assert_int_equal(bl, 23);
+    assert_memory_equal(out, "Wikipedia in\r\n\r\nchunks.", 23);
+    assert_int_equal(http_chunked(g.p, g.len, 10, NULL, &bl, &why), -EMSGSIZE);
+    guard_free(&g);
+    assert_int_equal(http_chunked("x\r\n", 3, 64, NULL, &bl, &why), -EINVAL);
+    assert_int_equal(http_chunked("1\r\nab\r\n", 7, 64, NULL, &bl, &why), -EINVAL);
+    assert_int_equal(http_chunked("1\n", 2, 64, NULL, &bl, &why), -EINVAL);
+    assert_int_equal(http_chunked("ffffffffffffffff\r\n", 18, 64, NULL, &bl, &why), -EINVAL);
+    assert_int_equal(http_chunked("0\r\n\r\n", 5, 64, NULL, &bl, &why), 5);
+    assert_int_equal(bl, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_connection_semantics),
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_pct_decode),
+        cmocka_unit_test(test_chunked),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (last.map)
