@@ -781,6 +781,8 @@ static bool retarget(struct proxy_ctx *c, const char *uri, uint16_t cause)
     struct fwd_plan plan = c->plan;
     plan.next_route = STR_NULL;
     plan.has_flow = false;
+    plan.routes = STR_NULL; /* its bytes were in the first message's arena; for a local
+                               user nothing is left after our own Route entries anyway */
     int rc = add_branch(c, &t, &plan, str_cstr(hist), &req);
     buf_free(&req);
     if (rc < 0)

@@ -34,8 +34,8 @@ wait_registered() { # FILE...
 }
 
 # ---- 1. a MESSAGE reaches both of bob's devices; the answer is a 200 ----
-listen bob b1 15711 4 --show Content-Type
-listen bob b2 15712 4
+listen bob b1 15711 6 --show Content-Type
+listen bob b2 15712 6
 wait_registered b1 b2
 out=$($UA send --server $srv --user alice --password secret --to bob --prefix fan)
 expect_match "MESSAGE to a user with two devices is answered 200" "^ACKED fan-1 200$" "$out"
@@ -43,8 +43,17 @@ expect_match "MESSAGE to a user with two devices is answered 200" "^ACKED fan-1 
 out=$($UA send --server $srv --user alice --password secret --to bob --prefix typing \
       --ctype application/im-iscomposing+xml)
 expect_match "is-composing to an online user is answered 2xx" "^ACKED typing-1 2" "$out"
+# ---- IMDN (RFC 5438): a CPIM body asking for notifications passes byte for byte ----
+cpim='From: <sip:alice@localhost>\nTo: <sip:bob@localhost>\nNS: imdn <urn:ietf:params:imdn>\nimdn.Message-ID: {n}\nimdn.Disposition-Notification: positive-delivery, display\nDateTime: 2026-11-22T07:00:00Z\n\nContent-Type: text/plain\n\nhello {n}'
+out=$($UA send --server $srv --user alice --password secret --to bob --prefix cpim \
+      --ctype message/cpim --body "$cpim")
+expect_match "a CPIM MESSAGE with IMDN headers is answered 2xx" "^ACKED cpim-1 2" "$out"
 sleep 1.2
 wait_listeners
+grep -q '^imdn.Disposition-Notification: positive-delivery, display' "$T/b1" &&
+    grep -q '^imdn.Message-ID: cpim-1' "$T/b1" && grep -q '^H Content-Type: message/cpim' "$T/b1" &&
+    ok "the CPIM body and its IMDN headers arrive untouched" ||
+    not_ok "the CPIM body and its IMDN headers arrive untouched" "$(cat "$T/b1")"
 grep -q '^GOT fan-1$' "$T/b1" && grep -q '^GOT fan-1$' "$T/b2" && ok "both devices got the MESSAGE" ||
     not_ok "both devices got the MESSAGE" "$(cat "$T/b1" "$T/b2" | head -20)"
 grep -q 'typing-1' "$T/b1" && grep -q 'typing-1' "$T/b2" && ok "both devices got the is-composing" ||
@@ -61,6 +70,10 @@ pending=$(ctl messages pending --user bob --json)
 expect_match "the stored text waits for bob" '"stored-1"' "$pending"
 if printf '%s' "$pending" | grep -q typing; then not_ok "is-composing is not stored offline"
 else ok "is-composing is not stored offline"; fi
+imdn='<?xml version="1.0" encoding="UTF-8"?>\n<imdn xmlns="urn:ietf:params:xml:ns:imdn"><message-id>{n}</message-id><datetime>2026-11-22T07:00:00Z</datetime><delivery-notification><status><delivered/></status></delivery-notification></imdn>'
+out=$($UA send --server $srv --user alice --password secret --to bob --prefix imdn \
+      --ctype message/imdn+xml --body "$imdn")
+expect_match "an IMDN to an offline user is stored like any message (202)" "^ACKED imdn-1 202$" "$out"
 sleep 0.3 # the archive commits in batches (50 ms)
 arch=$(ctl archive search "" --user alice --json)
 expect_match "the texts are archived" 'fan-1' "$arch"
@@ -96,7 +109,9 @@ grep -q intruder "$T/gb" && not_ok "a non-member's message is not delivered" ||
 $UA listen --server $srv --user carol --password secret --port 15715 --seconds 2 >"$T/gc" 2>&1
 grep -q '^GOT grp-1$' "$T/gc" && ok "an offline member gets it when she registers" ||
     not_ok "an offline member gets it when she registers" "$(cat "$T/gc")"
-# a user and a group of the same name: the user wins
+# a user and a group of the same name: the user wins (rtcctl warns)
+clash=$(ctl group add bob 2>&1)
+expect_match "rtcctl warns when a group is named like a user" "warning: a user named bob exists" "$clash"
 out=$($UA send --server $srv --user alice --password secret --to nosuch --prefix x)
 expect_match "an unknown name gets 404" "^FAILED x-1 404$" "$out"
 

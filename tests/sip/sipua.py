@@ -116,7 +116,7 @@ class UA:
         return 0, ""
 
 def answer(ua, req, addr, status=200, totag=None, cseq_method=None):
-    lines = req.split("\r\n")
+    lines = req.split("\r\n\r\n", 1)[0].split("\r\n")  # headers only, never the body
     keep = [l for l in lines if re.match(r"(?i)(via|from|to|call-id|cseq)\s*:", l)]
     if totag:
         keep = [l + f";tag={totag}" if re.match(r"(?i)to\s*:", l) and "tag=" not in l else l
@@ -222,6 +222,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="listen: do not unregister at the end")
     ap.add_argument("--alg", default="MD5", choices=["MD5", "SHA-256"])
     ap.add_argument("--ctype", default="text/plain", help="send: Content-Type of the MESSAGEs")
+    ap.add_argument("--body", default="", help="send: body text (\\n = CRLF; {n} = the label)")
     ap.add_argument("--show", default="", help="listen: headers to print, comma-separated")
     ap.add_argument("--invite", default="", choices=["", "busy", "ring", "answer"])
     a = ap.parse_args()
@@ -240,6 +241,8 @@ def main():
                 body = ('<?xml version="1.0" encoding="UTF-8"?>\n<isComposing '
                         'xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state>'
                         f'<contenttype>text/plain</contenttype><!--{a.prefix}-{i}--></isComposing>')
+            if a.body:
+                body = a.body.replace("\\n", "\r\n").replace("{n}", label)
             st = ua.transact("MESSAGE", f"sip:{a.to}@localhost", f"<sip:{a.to}@localhost>", body)
             if 200 <= st < 300:
                 print(f"ACKED {label} {st}", flush=True)
