@@ -14,8 +14,12 @@ pkgs=(
 # Tests: unit tests, real peers and servers started by the test scripts.
 pkgs+=(
   libcmocka-dev sip-tester postgresql redis-server coturn baresip
-  python3 iproute2 procps
+  python3 iproute2 procps socat chromium
 )
+# The web client's build (npm ci, esbuild) and browser tests (playwright-core) need node
+# and npm; npm packages themselves are installed by the build from web/package-lock.json.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 # Benchmarks: the anchors measured beside rtcd.
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(libosip2-dev kamailio kamailio-tls-modules kamailio-websocket-modules kamailio-presence-modules)

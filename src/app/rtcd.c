@@ -16,8 +16,10 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "net/tls.h"
 #include "net/worker.h"
 #include "core/core.h"
+#include "http/http.h"
 #include "store/store.h"
 #include "stun/stun.h"
 #include "svc/home.h"
@@ -41,7 +43,8 @@ static const char usage[] =
     "  -V, --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "\n"
-    "Signals: SIGTERM or SIGINT stop the server cleanly.\n"
+    "Signals: SIGTERM or SIGINT stop the server cleanly; SIGHUP reloads the TLS\n"
+    "         certificates and [tls] settings (open connections are kept).\n"
     "Documentation: docs/configuration.md, docs/operations.md\n";
 
 struct options {
@@ -113,16 +116,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 #define MAX_SERVICES 8
 struct server {
     struct config cfg;
+    const struct options *opts; /* to read the configuration again on SIGHUP */
     const char *only;
     struct worker_hooks hooks[MAX_SERVICES];
     size_t nhooks;
     struct turn_service *turn;
     uv_loop_t *loop;
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    struct tls_server *tls; /* shared by every stream listener (SIP, HTTP) */
     struct worker_pool *workers;
     struct store_creds *creds;   /* read by workers: SIP digest, TURN */
     struct store_thread *store;  /* owns the database connection */
     struct sip_server *sip;
+    struct http_server *http;
     struct home *home;
     int stop_signal;
 };
@@ -141,7 +147,8 @@ static int sip_start(struct server *s)
     char err[512];
     unsigned n = worker_count(&s->cfg);
     int rc = sip_server_new(&s->sip, &s->cfg, n,
-                            &(struct sip_server_deps){ .creds = s->creds }, err, sizeof err);
+                            &(struct sip_server_deps){ .creds = s->creds, .tls = s->tls }, err,
+                            sizeof err);
     if (rc < 0) {
         log_error("rtcd", "%s", err);
         return -1;
@@ -157,6 +164,77 @@ static int sip_start(struct server *s)
     rc = home_load(s->home);
     if (rc < 0)
         log_warn("rtcd", "registrations not restored: %s", strerror(-rc));
+    return 0;
+}
+
+/* Prometheus collectors for what rtcd.c can see: SIP core, transports, store. */
+static void core_metrics(void *arg, struct http_metrics_out *o)
+{
+    struct server *s = arg;
+    struct sip_server_stats st;
+    sip_server_stats(s->sip, &st);
+    struct net_stats ns;
+    net_get_stats(sip_server_net(s->sip), &ns);
+    http_metric(o, "rtcd_sip_requests_total", HTTP_METRIC_COUNTER, "SIP requests received",
+                NULL, (double)st.requests);
+    http_metric(o, "rtcd_sip_responses_total", HTTP_METRIC_COUNTER, "SIP responses received",
+                NULL, (double)st.responses);
+    http_metric(o, "rtcd_sip_parse_errors_total", HTTP_METRIC_COUNTER,
+                "SIP messages that did not parse", NULL, (double)st.parse_errors);
+    http_metric(o, "rtcd_sip_transactions_total", HTTP_METRIC_COUNTER,
+                "SIP requests handled by transactions (requests received)", NULL,
+                (double)st.requests);
+    http_metric(o, "rtcd_registrations_total", HTTP_METRIC_COUNTER,
+                "REGISTER requests answered 2xx", NULL, (double)st.registrations);
+    http_metric(o, "rtcd_auth_failures_total", HTTP_METRIC_COUNTER,
+                "failed SIP digest authentications", NULL, (double)st.auth_failures);
+    static const char *mh = "SIP messages carried, by transport and direction";
+    http_metric(o, "rtcd_messages_total", HTTP_METRIC_COUNTER, mh,
+                "transport=\"udp\",direction=\"in\"", (double)ns.udp_rx);
+    http_metric(o, "rtcd_messages_total", HTTP_METRIC_COUNTER, mh,
+                "transport=\"udp\",direction=\"out\"", (double)ns.udp_tx);
+    http_metric(o, "rtcd_messages_total", HTTP_METRIC_COUNTER, mh,
+                "transport=\"stream\",direction=\"in\"", (double)ns.tcp_rx);
+    http_metric(o, "rtcd_messages_total", HTTP_METRIC_COUNTER, mh,
+                "transport=\"stream\",direction=\"out\"", (double)ns.tcp_tx);
+    http_metric(o, "rtcd_connections", HTTP_METRIC_GAUGE,
+                "open stream connections (SIP TCP, HTTP and WebSocket together)",
+                "transport=\"all_streams\"", (double)ns.tcp_open);
+    http_metric(o, "rtcd_connections_refused_total", HTTP_METRIC_COUNTER,
+                "stream connections refused by limits", NULL, (double)ns.tcp_refused);
+    http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
+                "kind=\"framing\"", (double)ns.frame_errors);
+    http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
+                "kind=\"send\"", (double)ns.send_errors);
+    http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
+                "kind=\"sip_parse\"", (double)st.parse_errors);
+    /* PRESENCE: the presence agent (branch `presence`) should add its own collector with
+     * http_metrics_add and the real count; drop this placeholder when it does */
+    http_metric(o, "rtcd_subscriptions", HTTP_METRIC_GAUGE,
+                "active SUBSCRIBE dialogs (0 until the presence agent is merged)", NULL, 0);
+    http_metric(o, "rtcd_users", HTTP_METRIC_GAUGE, "users in the credential table", NULL,
+                s->creds ? (double)store_creds_count(s->creds) : 0);
+}
+
+/* The HTTP server on http.listen, sharing the SIP server's transports. -1 when it fails. */
+static int http_start(struct server *s)
+{
+    char err[512];
+    struct http_deps deps = { .store = s->store, .creds = s->creds };
+    int rc = http_server_new(&s->http, &s->cfg, worker_count(&s->cfg), &deps, err, sizeof err);
+    if (rc < 0) {
+        log_error("rtcd", "%s", err);
+        return -1;
+    }
+    rc = http_server_attach(s->http, sip_server_net(s->sip));
+    if (rc == 0)
+        rc = http_metrics_add(s->http, core_metrics, s);
+    if (rc == 0)
+        rc = home_metrics_register(s->home, s->http);
+    if (rc < 0) {
+        log_error("rtcd", "http: %s", strerror(-rc));
+        return -1;
+    }
     return 0;
 }
 
@@ -224,6 +302,41 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_stop(s->loop);
 }
 
+/*
+ * SIGHUP: the configuration is read again (same -c and --set) and the [tls]
+ * keys take effect for new connections: certificates, CAs, versions,
+ * ciphers, verification. Other keys need a restart. Runs on the main loop
+ * (file reads and key parsing never block a worker).
+ */
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct server *s = h->data;
+    if (!s->tls)
+        return;
+    struct config c;
+    char err[768];
+    if (config_load(&c, s->opts->config_path, s->opts->sets, s->opts->nsets, err, sizeof err) < 0) {
+        log_error("rtcd", "SIGHUP: configuration not reloaded: %s", err);
+        return;
+    }
+    int rc = tls_server_reload(s->tls, &c, err, sizeof err);
+    if (rc < 0)
+        log_error("rtcd", "SIGHUP: TLS not reloaded, the previous certificates stay: %s", err);
+    else
+        log_info("rtcd", "SIGHUP: TLS reloaded; new connections use it, open ones keep theirs");
+    config_free(&c);
+}
+
+/* Whether a listener needs a TLS certificate. */
+static bool listens_tls(const struct listen_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].transport == TRANSPORT_TLS || l->v[i].transport == TRANSPORT_WSS)
+            return true;
+    return false;
+}
+
 static void hooks_start(struct worker *w, void *ctx)
 {
     struct server *s = ctx;
@@ -265,14 +378,27 @@ static int turn_lookup(void *ctx, const char *user_c, const char *realm_c, uint8
 static int services_new(struct server *s)
 {
     bool all = s->only == NULL;
-    if (all && s->cfg.http.listen.n)
-        log_warn("rtcd", "http.listen: the HTTP server (web client, API, WebSocket) is not "
-                         "served yet; the addresses are ignored");
     if (all || strcmp(s->only, "sip") == 0) {
+        /* outgoing TLS needs the client context even without a TLS listener */
+        char err[768];
+        bool serve = listens_tls(&s->cfg.sip.listen) || listens_tls(&s->cfg.http.listen);
+        if (tls_server_new(&s->tls, &s->cfg, serve, err, sizeof err) < 0) {
+            log_error("rtcd", "%s", err);
+            fprintf(stderr, "rtcd: %s\n", err);
+            return -EINVAL;
+        }
         if (sip_start(s) < 0)
             return -EINVAL;
         s->hooks[s->nhooks++] = (struct worker_hooks){ sip_server_worker_start,
                                                        sip_server_worker_stop, s->sip };
+    }
+    if (all && s->cfg.http.listen.n) {
+        /* the HTTP listeners are flows of the SIP server's transports, so that SIP reaches
+         * browsers on their WebSocket; its hook runs after the SIP one (net is up) */
+        if (http_start(s) < 0)
+            return -EINVAL;
+        s->hooks[s->nhooks++] = (struct worker_hooks){ http_server_worker_start,
+                                                       http_server_worker_stop, s->http };
     }
     if (all || strcmp(s->only, "turn") == 0) {
         /* REST and turn.users credentials need nothing; store users come through
@@ -299,8 +425,12 @@ static int services_error(struct server *s)
 
 static void services_free(struct server *s)
 {
+    http_server_free(s->http);
+    s->http = NULL;
     turn_service_free(s->turn);
     s->turn = NULL;
+    tls_server_free(s->tls);
+    s->tls = NULL;
 }
 
 static int run(struct server *s)
@@ -308,9 +438,11 @@ static int run(struct server *s)
     s->loop = uv_default_loop();
     uv_signal_init(s->loop, &s->sig_term);
     uv_signal_init(s->loop, &s->sig_int);
-    s->sig_term.data = s->sig_int.data = s;
+    uv_signal_init(s->loop, &s->sig_hup);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_start(&s->sig_hup, on_hup, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 
     struct worker_hooks hooks = { hooks_start, hooks_stop, s };
@@ -338,6 +470,7 @@ static int run(struct server *s)
     store_stop(s);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
     uv_run(s->loop, UV_RUN_DEFAULT);
     uv_loop_close(s->loop);
     services_free(s);
@@ -355,6 +488,7 @@ int main(int argc, char **argv)
 
     struct server s = { 0 };
     s.only = o.only;
+    s.opts = &o;
     char err[768];
     if (config_load(&s.cfg, o.config_path, o.sets, o.nsets, err, sizeof err) < 0) {
         fprintf(stderr, "rtcd: %s\n", err);

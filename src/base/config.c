@@ -93,6 +93,47 @@ static const struct directive directives[] = {
       "largest HTTP request head" },
     { "http", "max_body_size", CFG_SIZE, OFF(http.max_body_size), "1M", 1024, 256u << 20, NULL,
       "largest HTTP request body" },
+    { "http", "max_headers", CFG_UINT, OFF(http.max_headers), "100", 8, 1000, NULL,
+      "most header fields in one HTTP request (more: 431)" },
+    { "http", "header_timeout", CFG_UINT, OFF(http.header_timeout), "10", 1, 3600, NULL,
+      "seconds a client has to send a whole request head (then 408 and close)" },
+    { "http", "body_timeout", CFG_UINT, OFF(http.body_timeout), "30", 1, 3600, NULL,
+      "seconds a client has to send a request body after its head (then 408 and close)" },
+    { "http", "keepalive_timeout", CFG_UINT, OFF(http.keepalive_timeout), "75", 1, 86400, NULL,
+      "seconds an idle keep-alive HTTP connection stays open" },
+    { "http", "ws_max_message", CFG_SIZE, OFF(http.ws_max_message), "1M", 1024, 64u << 20, NULL,
+      "largest WebSocket message on endpoints other than /sip (that one: sip.max_message_size)" },
+    { "http", "ws_ping_interval", CFG_UINT, OFF(http.ws_ping_interval), "30", 0, 3600, NULL,
+      "seconds of WebSocket silence before a ping; no answer within as long closes; 0 = off" },
+    { "http", "token_lifetime", CFG_UINT, OFF(http.token_lifetime), "86400", 60, 31536000, NULL,
+      "seconds a login token (POST /api/v1/login) stays valid" },
+    { "http", "ws_uri", CFG_STR, OFF(http.ws_uri), "", 0, 0, NULL,
+      "SIP WebSocket URI given to web clients at login; empty = ws(s)://<Host>/sip" },
+
+    { "tls", "certificate", CFG_STR, OFF(tls.certificate), "", 0, 0, NULL,
+      "PEM certificate chain for TLS listeners (and as client certificate); empty = a "
+      "self-signed one created in data_dir/tls on first start" },
+    { "tls", "private_key", CFG_STR, OFF(tls.private_key), "", 0, 0, NULL,
+      "PEM private key of the certificate; empty = read from the certificate file" },
+    { "tls", "ca_file", CFG_STR, OFF(tls.ca_file), "", 0, 0, NULL,
+      "PEM file of trusted CAs: verifies client certificates, and outgoing connections "
+      "beside the system CA store" },
+    { "tls", "verify_client", CFG_ENUM, OFF(tls.verify_client), "none", 0, 0,
+      "none|optional|required",
+      "client certificates: not asked (none), checked when sent (optional), or demanded" },
+    { "tls", "verify_server", CFG_ENUM, OFF(tls.verify_server), "yes", 0, 0, "yes|no",
+      "outgoing TLS connections verify the peer's certificate and address (no = accept any)" },
+    { "tls", "min_version", CFG_ENUM, OFF(tls.min_version), "1.2", 0, 0, "1.2|1.3",
+      "lowest TLS version accepted (1.0 and 1.1 are never accepted)" },
+    { "tls", "ciphers", CFG_STR, OFF(tls.ciphers),
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305", 0, 0, NULL,
+      "TLS 1.2 cipher suites (OpenSSL list); TLS 1.3 uses its own AEAD suites" },
+    { "tls", "handshake_timeout", CFG_UINT, OFF(tls.handshake_timeout), "10", 1, 600, NULL,
+      "seconds a TLS handshake may take before the connection is closed" },
+    { "tls", "max_handshakes", CFG_UINT, OFF(tls.max_handshakes), "1000", 1, 1000000, NULL,
+      "TLS handshakes in progress at once; connections beyond are refused" },
 
     { "turn", "listen", CFG_LISTEN, OFF(turn.listen), "udp:0.0.0.0:3478, tcp:0.0.0.0:3478", 0, 0,
       "udp|tcp|tls", "STUN/TURN listening addresses" },
@@ -153,6 +194,37 @@ static const struct directive directives[] = {
       "failed authentications per source address or user in failure_window before throttling" },
     { "auth", "failure_window", CFG_UINT, OFF(auth.failure_window), "60", 1, 86400, NULL,
       "seconds over which authentication failures are counted" },
+
+    { "presence", "min_expires", CFG_UINT, OFF(presence.min_expires), "60", 1, 86400, NULL,
+      "shortest subscription accepted (shorter: 423 with Min-Expires)" },
+    { "presence", "max_expires", CFG_UINT, OFF(presence.max_expires), "3600", 1, 86400, NULL,
+      "longest subscription granted (longer requests are shortened)" },
+    { "presence", "default_expires", CFG_UINT, OFF(presence.default_expires), "3600", 1, 86400,
+      NULL, "subscription length when the SUBSCRIBE names none (RFC 3856)" },
+    { "presence", "publish_min_expires", CFG_UINT, OFF(presence.publish_min_expires), "60", 1,
+      86400, NULL, "shortest publication accepted (shorter: 423 with Min-Expires)" },
+    { "presence", "publish_max_expires", CFG_UINT, OFF(presence.publish_max_expires), "7200", 1,
+      604800, NULL, "longest publication granted (longer requests are shortened)" },
+    { "presence", "publish_default_expires", CFG_UINT, OFF(presence.publish_default_expires),
+      "3600", 1, 604800, NULL, "publication length when the PUBLISH names none (RFC 3903)" },
+    { "presence", "max_subscriptions", CFG_UINT, OFF(presence.max_subscriptions), "1000000", 1,
+      100000000, NULL, "most subscriptions (presence and watcher info) altogether (then 503)" },
+    { "presence", "max_subscriptions_per_watcher", CFG_UINT,
+      OFF(presence.max_subscriptions_per_watcher), "1000", 1, 10000000, NULL,
+      "most subscriptions one watcher (user or URI) may hold (then 403)" },
+    { "presence", "max_subscriptions_per_presentity", CFG_UINT,
+      OFF(presence.max_subscriptions_per_presentity), "1000", 1, 10000000, NULL,
+      "most subscriptions to one user's presence (then 403)" },
+    { "presence", "max_publications_per_presentity", CFG_UINT,
+      OFF(presence.max_publications_per_presentity), "16", 1, 1000, NULL,
+      "most live publications (devices) of one user (then 403)" },
+    { "presence", "default_rule", CFG_ENUM, OFF(presence.default_rule), "pending", 0, 0,
+      "pending|allow", "what a watcher with no presence rule gets: pending until the user "
+      "decides, or allow" },
+    { "presence", "registered_means_open", CFG_ENUM, OFF(presence.registered_means_open), "true",
+      0, 0, "true|false", "a registered device that publishes nothing shows as open (available)" },
+    { "presence", "contacts_allowed", CFG_ENUM, OFF(presence.contacts_allowed), "true", 0, 0,
+      "true|false", "a watcher in the user's contact list is allowed without a rule" },
 
     { "log", "level", CFG_LEVEL, OFF(log.level), "info", 0, 0, NULL,
       "debug, info, warn, error or off" },
@@ -602,6 +674,15 @@ int config_validate(const struct config *c, char *err, size_t errlen)
             errf(err, errlen, "auth.algorithms: must name MD5 or SHA-256");
             return -EINVAL;
         }
+    }
+    if (strcmp(c->tls.verify_client, "none") != 0 && !*c->tls.ca_file) {
+        errf(err, errlen, "tls.verify_client: '%s' needs tls.ca_file (the CAs that sign "
+             "client certificates)", c->tls.verify_client);
+        return -EINVAL;
+    }
+    if (*c->tls.private_key && !*c->tls.certificate) {
+        errf(err, errlen, "tls.private_key: set without tls.certificate");
+        return -EINVAL;
     }
     if (strcmp(c->store.backend, "postgres") == 0 && !*c->store.url) {
         errf(err, errlen, "store.url: must be set when store.backend = postgres");

@@ -84,7 +84,26 @@ struct config {
         char *web_root;
         uint32_t max_header_size;
         uint32_t max_body_size;
+        uint32_t max_headers;
+        uint32_t header_timeout;    /* seconds for a request head, from its first byte */
+        uint32_t body_timeout;      /* seconds for a request body, from the end of its head */
+        uint32_t keepalive_timeout; /* seconds an idle keep-alive connection stays open */
+        uint32_t ws_max_message;    /* bytes, WebSocket endpoints other than /sip */
+        uint32_t ws_ping_interval;  /* seconds of WebSocket silence before a ping */
+        uint32_t token_lifetime;    /* seconds a login token is valid */
+        char *ws_uri;               /* SIP WebSocket URI told to clients; empty = from Host */
     } http;
+    struct {
+        char *certificate;   /* PEM chain; empty = self-signed one in data_dir/tls */
+        char *private_key;   /* PEM key; empty = the certificate file */
+        char *ca_file;       /* trusted CAs: client certificates, outgoing connections */
+        char *verify_client; /* "none", "optional", "required" */
+        char *verify_server; /* "yes", "no": outgoing connections check the peer */
+        char *min_version;   /* "1.2", "1.3" */
+        char *ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
+        uint32_t handshake_timeout; /* seconds */
+        uint32_t max_handshakes;    /* handshakes in progress at once, every worker */
+    } tls;
     struct {
         struct listen_list listen;
         char *realm; /* empty = the first server.domain */
@@ -114,6 +133,17 @@ struct config {
         uint32_t max_failures;     /* per source address / user in failure_window */
         uint32_t failure_window;   /* seconds */
     } auth;
+    struct {
+        uint32_t min_expires, max_expires, default_expires; /* SUBSCRIBE, seconds */
+        uint32_t publish_min_expires, publish_max_expires, publish_default_expires;
+        uint32_t max_subscriptions;               /* all of them */
+        uint32_t max_subscriptions_per_watcher;   /* one watcher (user or URI) */
+        uint32_t max_subscriptions_per_presentity;
+        uint32_t max_publications_per_presentity;
+        char *default_rule;          /* "pending" or "allow": a watcher with no rule */
+        char *registered_means_open; /* "true" / "false" */
+        char *contacts_allowed;      /* "true": a watcher in the owner's contact list is allowed */
+    } presence;
     struct {
         enum log_level level;
         char *file; /* empty = stderr */

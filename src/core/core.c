@@ -165,24 +165,35 @@ void core__reply_stateless(struct sip_worker *sw, const struct sip_msg *m,
     tu_send(sw, &d, (const char *)sw->out.data, sw->out.len);
 }
 
-int core_respond(struct core_req *r, uint16_t status, str reason, const struct sip_hdr_add *extra,
-                 size_t nextra, str content_type, str body)
+void core_to_tag(const struct core_req *r, char *out, size_t cap)
 {
-    struct sip_worker *sw = r->sw;
-    char tag[24];
     /* a To tag that is the same for every response of this transaction: the worker's
      * salt and 40 bits of the transaction's address (without one, of a hash of the
      * top Via's branch, the same for a retransmission), in hex (no printf: hot path) */
     static const char hex[] = "0123456789abcdef";
+    struct sip_worker *sw = r->sw;
     size_t tl = strnlen(sw->branch_salt, 8);
-    memcpy(tag, sw->branch_salt, tl);
+    if (cap < tl + 11) {
+        if (cap)
+            out[0] = '\0';
+        return;
+    }
+    memcpy(out, sw->branch_salt, tl);
     uint64_t id = r->st ? (uint64_t)(uintptr_t)r->st
                         : map_siphash(sw->srv->hash_key, r->m->via.branch.s, r->m->via.branch.len,
                                       false);
     id &= 0xffffffffffULL;
     for (int i = 9; i >= 0; i--)
-        tag[tl++] = hex[(id >> (i * 4)) & 0xf];
-    tag[tl] = '\0';
+        out[tl++] = hex[(id >> (i * 4)) & 0xf];
+    out[tl] = '\0';
+}
+
+int core_respond(struct core_req *r, uint16_t status, str reason, const struct sip_hdr_add *extra,
+                 size_t nextra, str content_type, str body)
+{
+    struct sip_worker *sw = r->sw;
+    char tag[24];
+    core_to_tag(r, tag, sizeof tag);
     buf_reset(&sw->out);
     int rc = sip_msg_respond(r->m, status, reason, str_cstr(tag), extra, nextra, content_type,
                              body, &sw->out);
@@ -300,6 +311,7 @@ struct handover {
 };
 
 static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed);
+static unsigned parse_flags(const struct net_rx *rx);
 
 /*
  * A request whose start line is malformed has no header index, so nothing to answer
@@ -340,8 +352,7 @@ static void reply_to_broken(struct sip_worker *sw, const struct sip_msg *bad,
     sip_msg_init(&m, sw->hdrs2, sw->srv->lim.max_headers);
     struct sip_limits lim = sw->srv->lim;
     lim.max_message_size = (uint32_t)b->len;
-    sip_msg_parse(&m, (const char *)b->data, b->len, &lim,
-                  rx->transport == TRANSPORT_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM);
+    sip_msg_parse(&m, (const char *)b->data, b->len, &lim, parse_flags(rx));
     if (m.is_request)
         core__reply_stateless(sw, &m, rx, bad->err.status, str_cstr(bad->err.reason));
 }
@@ -358,9 +369,14 @@ static void on_handover(struct worker *w, void *arg)
     free(h);
 }
 
+/* A UDP datagram and a WebSocket message (RFC 7118 §5: one per frame, Content-Length
+ * optional) are whole messages; a TCP/TLS message was framed by Content-Length. */
 static unsigned parse_flags(const struct net_rx *rx)
 {
-    return rx->transport == TRANSPORT_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM;
+    return rx->transport == TRANSPORT_UDP || rx->transport == TRANSPORT_WS ||
+                   rx->transport == TRANSPORT_WSS
+               ? SIP_PARSE_DATAGRAM
+               : SIP_PARSE_STREAM;
 }
 
 /*
@@ -619,6 +635,7 @@ int sip_server_new(struct sip_server **out, const struct config *cfg, unsigned n
         sip_server_free(s);
         return rc;
     }
+    net_set_tls(s->net, s->deps.tls);
     *out = s;
     return 0;
 }
@@ -721,6 +738,11 @@ void sip_server_worker_stop(struct worker *w, void *server)
     sw->closing = 2;
     uv_close((uv_handle_t *)&sw->tick, tick_closed);
     uv_close((uv_handle_t *)&sw->second, tick_closed);
+}
+
+struct net *sip_server_net(struct sip_server *s)
+{
+    return s->net;
 }
 
 void sip_server_stats(const struct sip_server *s, struct sip_server_stats *o)

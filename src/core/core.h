@@ -17,10 +17,12 @@
 struct sip_server;
 struct store;
 struct store_creds;
+struct tls_server;
 
 struct sip_server_deps {
     struct store *store;        /* durable store (offline messages, archive); may be NULL */
     struct store_creds *creds;  /* credential table; NULL = every user unknown */
+    struct tls_server *tls;     /* TLS contexts (net/tls.h); NULL = no TLS */
 };
 
 /* Counters for logs, `rtcctl stats` and /metrics (relaxed reads). */
@@ -44,5 +46,8 @@ void sip_server_worker_stop(struct worker *w, void *server);
 /* The first error a worker met while starting (0 = none). */
 int sip_server_start_error(const struct sip_server *s);
 void sip_server_stats(const struct sip_server *s, struct sip_server_stats *out);
+/* The transports (borrowed for the server's life): other stream protocols add listeners
+ * to it (HTTP and SIP over WebSocket) so that SIP reaches their flows. */
+struct net *sip_server_net(struct sip_server *s);
 
 #endif

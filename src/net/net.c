@@ -1,5 +1,7 @@
 /*
- * net — UDP and TCP transports on the worker loops.
+ * net — UDP, TCP and TLS transports on the worker loops. TLS (net/tls.h) sits
+ * between the socket and the flow's buffers: on_read decrypts into f->in,
+ * flow_write encrypts; framing above sees plaintext only.
  */
 #include "net/net.h"
 
@@ -18,12 +20,15 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "net/tls.h"
 
 #define UDP_DGRAM_MAX 65536
 #define UDP_BATCH 16 /* datagrams per recvmmsg */
 #define READ_CHUNK 16384
 #define SWEEP_MS 1000
 #define FLOW_ID_SHIFT 48
+#define NET_MAX_LISTEN (2 * CONFIG_MAX_LISTEN)
+#define DRAIN_MS 2000 /* a gracefully closed flow waits this long for the peer's close */
 
 struct counters {
     _Atomic uint64_t udp_rx, udp_tx, tcp_rx, tcp_tx;
@@ -33,18 +38,24 @@ struct counters {
 
 struct net {
     struct listen_list listen;
+    /* stream listeners of other kinds (HTTP): after the SIP ones, same indexes as bound_port */
+    struct listen_addr app_listen[CONFIG_MAX_LISTEN];
+    size_t n_app;
+    const struct net_stream_ops *app_ops;
+    void *app_ctx;
     struct net_limits lim;
     struct net_handlers h;
     unsigned nworkers;
     struct net_worker **workers; /* by worker index; each slot read only on its own worker */
     struct worker *_Atomic *wk;  /* by worker index, set at start, read by any worker */
     pthread_mutex_t lock;        /* guards bound ports and per_ip */
-    uint16_t bound_port[CONFIG_MAX_LISTEN];
+    uint16_t bound_port[NET_MAX_LISTEN];
     struct map *per_ip; /* raw address bytes → connection count (as uintptr_t) */
     pthread_mutex_t flows_lock;
     struct map *alive; /* every open flow id (any worker) → 1 */
     _Atomic uint32_t conns;
     struct counters c;
+    struct tls_server *tls; /* borrowed; NULL = no TLS (listeners of it are not opened) */
 };
 
 struct udp_sock {
@@ -55,8 +66,10 @@ struct udp_sock {
 
 struct tcp_listener {
     uv_tcp_t h;
+    enum transport transport; /* TCP or TLS */
     struct sockaddr_storage local;
     struct net_worker *nw;
+    bool app; /* an app_listen entry: flows use the stream ops */
 };
 
 struct flow {
@@ -70,7 +83,17 @@ struct flow {
     uint64_t last_ms;
     int pins;
     bool connected, closing, counted;
+    bool outbound;        /* opened by us (flow_connect) */
+    bool last_words;      /* closing: ciphertext goes out only if the socket takes it now */
+    uint8_t transport;    /* TRANSPORT_TCP or TRANSPORT_TLS */
+    struct tls_conn *tls; /* TLS flows */
+    uint64_t born_ms;     /* for the TLS handshake timeout */
     uv_connect_t connect;
+    const struct net_stream_ops *ops; /* another protocol's flow (HTTP), else SIP */
+    void *app;                        /* its per-flow context */
+    bool draining, in_data;
+    uint64_t drain_until;
+    uv_shutdown_t shutdown;
 };
 
 struct net_worker {
@@ -79,13 +102,14 @@ struct net_worker {
     uv_loop_t *loop;
     struct udp_sock udp[CONFIG_MAX_LISTEN];
     size_t n_udp;
-    struct tcp_listener tcp[CONFIG_MAX_LISTEN];
+    struct tcp_listener tcp[NET_MAX_LISTEN];
     size_t n_tcp;
     struct map *flows;   /* id → flow */
     struct map *by_addr; /* peer address bytes → flow, for reuse */
     uint64_t next_flow;
     uv_timer_t sweep;
     char *udp_buf;
+    char *tls_buf; /* ciphertext read buffer, one per worker (consumed within on_read) */
     unsigned open_handles; /* freed when the last close callback runs */
     bool stopping;
 };
@@ -115,6 +139,14 @@ static size_t addr_key(const struct sockaddr_storage *ss, uint8_t *out, bool wit
         }
     }
     return n;
+}
+
+/* The by_addr key of a connection: peer address, port and transport (TCP and TLS differ). */
+static size_t flow_key(const struct sockaddr_storage *ss, enum transport t, uint8_t *out)
+{
+    size_t n = addr_key(ss, out, true);
+    out[n] = (uint8_t)t;
+    return n + 1;
 }
 
 const char *net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -210,7 +242,8 @@ int net_new(struct net **out, const struct listen_list *listen, const struct net
     }
     for (size_t i = 0; i < listen->n; i++) {
         const struct listen_addr *la = &listen->v[i];
-        if (la->transport == TRANSPORT_UDP || la->transport == TRANSPORT_TCP) {
+        if (la->transport == TRANSPORT_UDP || la->transport == TRANSPORT_TCP ||
+            la->transport == TRANSPORT_TLS) {
             n->listen.v[n->listen.n++] = *la;
         } else {
             char a[64];
@@ -227,6 +260,11 @@ int net_new(struct net **out, const struct listen_list *listen, const struct net
     pthread_mutex_init(&n->flows_lock, NULL);
     *out = n;
     return 0;
+}
+
+void net_set_tls(struct net *n, struct tls_server *tls)
+{
+    n->tls = tls;
 }
 
 void net_free(struct net *n)
@@ -328,6 +366,7 @@ static void handle_closed(uv_handle_t *h)
         map_free(nw->flows);
         map_free(nw->by_addr);
         free(nw->udp_buf);
+        free(nw->tls_buf);
         free(nw);
     }
 }
@@ -336,13 +375,17 @@ static void flow_freed(uv_handle_t *h)
 {
     struct flow *f = h->data;
     struct net_worker *nw = f->nw;
+    if (f->ops && f->app)
+        f->ops->close(f->app);
     buf_free(&f->in);
     buf_free(&f->pending);
+    tls_conn_free(f->tls);
     free(f);
     if (--nw->open_handles == 0 && nw->stopping) {
         map_free(nw->flows);
         map_free(nw->by_addr);
         free(nw->udp_buf);
+        free(nw->tls_buf);
         free(nw);
     }
 }
@@ -355,12 +398,16 @@ static void flow_close(struct flow *f, const char *why)
     struct net_worker *nw = f->nw;
     struct net *n = nw->net;
     char a[64];
-    log_debug("net", "tcp flow %llx %s closed: %s", (unsigned long long)f->id,
-              net_addr_str(&f->peer, a, sizeof a), why);
+    log_debug("net", "%s flow %llx %s closed: %s", transport_name(f->transport),
+              (unsigned long long)f->id, net_addr_str(&f->peer, a, sizeof a), why);
+    if (f->tls && f->connected) {
+        f->last_words = true;
+        tls_conn_shutdown(f->tls); /* close_notify, if the socket takes it at once */
+    }
     map_del_int(nw->flows, f->id);
     alive_set(n, f->id, false);
-    uint8_t k[18];
-    size_t kl = addr_key(&f->peer, k, true);
+    uint8_t k[19];
+    size_t kl = flow_key(&f->peer, f->transport, k);
     if (map_get_str(nw->by_addr, str_make((char *)k, kl)) == f)
         map_del_str(nw->by_addr, str_make((char *)k, kl));
     if (f->counted) {
@@ -392,16 +439,17 @@ static void close_flows(struct net_worker *nw)
 
 /* ---- TCP ---- */
 
-static struct flow *flow_new(struct net_worker *nw)
+static struct flow *flow_new(struct net_worker *nw, enum transport t)
 {
     struct flow *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->nw = nw;
+    f->transport = (uint8_t)t;
     f->id = ((uint64_t)(worker_index(nw->w) + 1) << FLOW_ID_SHIFT) | ++nw->next_flow;
     buf_init(&f->in, nw->net->lim.max_message + 4);
     buf_init(&f->pending, nw->net->lim.max_write_queue);
-    f->last_ms = clock_mono_ms();
+    f->last_ms = f->born_ms = clock_mono_ms();
     if (uv_tcp_init(nw->loop, &f->tcp) < 0) {
         free(f);
         return NULL;
@@ -421,6 +469,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     struct flow *f = h->data;
+    if (f->tls) {
+        /* ciphertext: decrypted into f->in within on_read */
+        b->base = f->nw->tls_buf;
+        b->len = READ_CHUNK;
+        return;
+    }
+    if (f->draining)
+        buf_reset(&f->in);
     size_t room = f->in.max - f->in.len;
     size_t want = room < READ_CHUNK ? room : READ_CHUNK;
     if (want == 0 || buf_reserve(&f->in, want) < 0) {
@@ -452,10 +508,38 @@ static void skip_keepalives(struct flow *f)
     }
 }
 
+/* Another protocol's flow: its data hook consumes what it can. Not re-entered. */
+static void deliver_app(struct flow *f)
+{
+    if (f->in_data)
+        return;
+    while (!f->closing && !f->draining && f->in.len) {
+        f->in_data = true;
+        ssize_t r = f->ops->data(f->app, (const char *)f->in.data, f->in.len);
+        f->in_data = false;
+        if (f->closing)
+            return;
+        if (r < 0 || (size_t)r > f->in.len) {
+            CNT_ADD(f->nw->net, frame_errors, 1);
+            flow_close(f, "protocol error");
+            return;
+        }
+        if (r == 0 || f->draining)
+            break;
+        buf_consume(&f->in, (size_t)r);
+    }
+    if (f->draining)
+        buf_reset(&f->in);
+}
+
 static void deliver_stream(struct flow *f)
 {
     struct net_worker *nw = f->nw;
     struct net *n = nw->net;
+    if (f->ops) {
+        deliver_app(f);
+        return;
+    }
     while (!f->closing && f->in.len) {
         skip_keepalives(f);
         if (!f->in.len || (f->in.len < 4 && str_has_prefix(STR("\r\n\r\n"), buf_str(&f->in))))
@@ -471,7 +555,7 @@ static void deliver_stream(struct flow *f)
         struct net_rx rx = {
             .data = (const char *)f->in.data,
             .len = (size_t)r,
-            .transport = TRANSPORT_TCP,
+            .transport = (enum transport)f->transport,
             .src = f->peer,
             .srclen = f->peerlen,
             .local = &f->local,
@@ -481,6 +565,41 @@ static void deliver_stream(struct flow *f)
         n->h.recv(n->h.ctx, nw, &rx);
         if (!f->closing)
             buf_consume(&f->in, (size_t)r);
+    }
+}
+
+/* An idle flow keeps no read buffer (10,000s of registered connections sit idle). */
+static void release_idle_buffer(struct flow *f)
+{
+    if (!f->closing && f->in.len == 0 && f->in.cap)
+        buf_free(&f->in);
+}
+
+/* Ciphertext in: decrypt into f->in and deliver, as long as plaintext comes. */
+static void tls_read(struct flow *f, const char *data, size_t len)
+{
+    for (;;) {
+        int rc = tls_conn_input(f->tls, data, len, &f->in);
+        if (rc < 0) {
+            char a[64];
+            if (rc == -EPROTO && f->outbound) /* ours to fix: CA file, peer's certificate */
+                log_warn("net", "tls to %s: %s", net_addr_str(&f->peer, a, sizeof a),
+                         tls_conn_why(f->tls));
+            flow_close(f, rc == -ECONNRESET ? "closed by peer" : tls_conn_why(f->tls));
+            return;
+        }
+        deliver_stream(f);
+        if (f->closing || !tls_conn_pending(f->tls)) {
+            release_idle_buffer(f);
+            return;
+        }
+        if (f->in.len >= f->in.max) {
+            CNT_ADD(f->nw->net, frame_errors, 1);
+            flow_close(f, "message too large");
+            return;
+        }
+        data = NULL;
+        len = 0;
     }
 }
 
@@ -499,9 +618,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (nread == 0)
         return;
-    f->in.len += (size_t)nread;
+    if (f->draining)
+        return; /* a gracefully closed flow: input is discarded until the peer closes */
     f->last_ms = clock_mono_ms();
+    if (f->tls) {
+        tls_read(f, b->base, (size_t)nread);
+        return;
+    }
+    f->in.len += (size_t)nread;
     deliver_stream(f);
+    release_idle_buffer(f);
 }
 
 static void flow_started(struct flow *f)
@@ -513,8 +639,34 @@ static void flow_started(struct flow *f)
     uv_tcp_nodelay(&f->tcp, 1);
     f->connected = true;
     int rc = uv_read_start((uv_stream_t *)&f->tcp, on_alloc, on_read);
-    if (rc < 0)
+    if (rc < 0) {
         flow_close(f, uv_strerror(rc));
+        return;
+    }
+    if (f->tls && (rc = tls_conn_start(f->tls)) < 0)
+        flow_close(f, tls_conn_why(f->tls));
+}
+
+static int raw_write(struct flow *f, const void *data, size_t len);
+
+/* TLS ciphertext out (the tls_send_fn of a flow). */
+static int tls_out(void *ctx, const void *data, size_t len)
+{
+    struct flow *f = ctx;
+    if (f->last_words) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        return uv_try_write((uv_stream_t *)&f->tcp, &b, 1) == (int)len ? 0 : -EPIPE;
+    }
+    return raw_write(f, data, len);
+}
+
+/* Puts a TLS layer on a new flow. 0 or a negative errno (-EBUSY: too many handshakes). */
+static int flow_tls(struct flow *f, bool client)
+{
+    struct tls_server *t = f->nw->net->tls;
+    if (!t)
+        return -EAFNOSUPPORT;
+    return tls_conn_new(&f->tls, t, client, &f->peer, tls_out, f);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -526,7 +678,11 @@ static void on_connection(uv_stream_t *server, int status)
         log_warn("net", "accept: %s", uv_strerror(status));
         return;
     }
-    struct flow *f = flow_new(nw);
+    struct flow *f = flow_new(nw, l->transport);
+    if (f && l->app) {
+        f->ops = n->app_ops;
+        f->in.max = n->app_ops->max_buffer;
+    }
     if (!f) {
         uv_tcp_t tmp; /* take the connection off the queue and drop it */
         if (uv_tcp_init(nw->loop, &tmp) == 0) {
@@ -562,8 +718,31 @@ static void on_connection(uv_stream_t *server, int status)
     f->counted = true;
     CNT_ADD(n, tcp_accepted, 1);
     CNT_ADD(n, tcp_open, 1);
-    uint8_t k[18];
-    size_t kl = addr_key(&f->peer, k, true);
+    if (l->transport == TRANSPORT_TLS) {
+        int rc = flow_tls(f, false);
+        if (rc < 0) {
+            CNT_ADD(n, tcp_refused, 1);
+            log_warn("net", "tls %s refused: %s", net_addr_str(&f->peer, a, sizeof a),
+                     rc == -EBUSY ? "tls.max_handshakes reached" : strerror(-rc));
+            flow_close(f, "TLS not available");
+            return;
+        }
+    }
+    if (f->ops) {
+        struct net_flow_info fi = { .transport = l->transport, .peer = f->peer,
+                                    .peerlen = f->peerlen, .local = l->local };
+        int len2 = sizeof fi.local;
+        uv_tcp_getsockname(&f->tcp, (struct sockaddr *)&fi.local, &len2);
+        if (f->ops->open(n->app_ctx, nw, f->id, &fi, &f->app) < 0) {
+            f->app = NULL;
+            flow_close(f, "refused by its protocol");
+            return;
+        }
+        flow_started(f);
+        return; /* not reused for SIP sends by address */
+    }
+    uint8_t k[19];
+    size_t kl = flow_key(&f->peer, f->transport, k);
     map_set_str(nw->by_addr, str_make((char *)k, kl), f, NULL);
     flow_started(f);
 }
@@ -584,12 +763,30 @@ static void on_written(uv_write_t *req, int status)
     free(w);
 }
 
+/* Plaintext out: encrypted on a TLS flow, kept until an outbound connect ends. */
 static int flow_write(struct flow *f, const void *data, size_t len)
 {
-    if (f->closing)
+    if (f->closing || f->draining)
         return -ENOTCONN;
     if (!f->connected)
         return buf_append(&f->pending, data, len);
+    if (f->tls) {
+        int rc = tls_conn_write(f->tls, data, len, f->nw->net->lim.max_write_queue);
+        if (rc < 0 && !f->closing) {
+            CNT_ADD(f->nw->net, send_errors, 1);
+            flow_close(f, rc == -ENOBUFS ? "peer reads too slowly (write queue full)"
+                                         : tls_conn_why(f->tls));
+        }
+        return rc;
+    }
+    return raw_write(f, data, len);
+}
+
+/* Bytes onto the socket: tried at once, queued (up to max_write_queue) when it is full. */
+static int raw_write(struct flow *f, const void *data, size_t len)
+{
+    if (f->closing)
+        return -ENOTCONN;
     size_t done = 0;
     if (f->tcp.write_queue_size == 0) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
@@ -645,20 +842,22 @@ static void on_connected(uv_connect_t *req, int status)
     }
 }
 
-static struct flow *flow_connect(struct net_worker *nw, const struct sockaddr_storage *to)
+static struct flow *flow_connect(struct net_worker *nw, const struct sockaddr_storage *to,
+                                 enum transport t)
 {
     struct net *n = nw->net;
     if (atomic_fetch_add(&n->conns, 1) >= n->lim.max_connections) {
         atomic_fetch_sub(&n->conns, 1);
         return NULL;
     }
-    struct flow *f = flow_new(nw);
+    struct flow *f = flow_new(nw, t);
     if (!f) {
         atomic_fetch_sub(&n->conns, 1);
         return NULL;
     }
     f->peer = *to;
     f->peerlen = addr_len(to);
+    f->outbound = true;
     if (!ip_admit(n, &f->peer)) {
         atomic_fetch_sub(&n->conns, 1);
         flow_close(f, "per-address connection limit");
@@ -666,14 +865,19 @@ static struct flow *flow_connect(struct net_worker *nw, const struct sockaddr_st
     }
     f->counted = true;
     CNT_ADD(n, tcp_open, 1);
+    int rc = t == TRANSPORT_TLS ? flow_tls(f, true) : 0;
+    if (rc < 0) {
+        flow_close(f, strerror(-rc));
+        return NULL;
+    }
     f->connect.data = f;
-    int rc = uv_tcp_connect(&f->connect, &f->tcp, (const struct sockaddr *)to, on_connected);
+    rc = uv_tcp_connect(&f->connect, &f->tcp, (const struct sockaddr *)to, on_connected);
     if (rc < 0) {
         flow_close(f, uv_strerror(rc));
         return NULL;
     }
-    uint8_t k[18];
-    size_t kl = addr_key(to, k, true);
+    uint8_t k[19];
+    size_t kl = flow_key(to, t, k);
     map_set_str(nw->by_addr, str_make((char *)k, kl), f, NULL);
     return f;
 }
@@ -682,18 +886,23 @@ static void on_sweep(uv_timer_t *t)
 {
     struct net_worker *nw = t->data;
     uint64_t now = clock_mono_ms(), idle = (uint64_t)nw->net->lim.idle_timeout_s * 1000;
+    uint64_t hs = nw->net->tls ? (uint64_t)tls_server_handshake_timeout(nw->net->tls) * 1000
+                               : UINT64_MAX;
     struct map_iter it = MAP_ITER_INIT;
     struct map_entry e;
     struct flow *batch[256];
+    bool slow[256];
     size_t n = 0;
     /* flow_close changes the map: collect a bounded batch, close it, go on next tick. */
     while (n < sizeof batch / sizeof batch[0] && map_next(nw->flows, &it, &e)) {
         struct flow *f = e.val;
-        if (f->pins == 0 && now - f->last_ms > idle)
+        slow[n] = f->tls && !tls_conn_ready(f->tls) && now - f->born_ms > hs;
+        if (slow[n] || (f->draining ? now > f->drain_until
+                                    : !f->ops && f->pins == 0 && now - f->last_ms > idle))
             batch[n++] = f;
     }
     for (size_t i = 0; i < n; i++)
-        flow_close(batch[i], "idle");
+        flow_close(batch[i], slow[i] ? "TLS handshake timeout" : "idle");
 }
 
 /* ---- UDP ---- */
@@ -769,10 +978,16 @@ fail:;
     return -e;
 }
 
+/* Listener i: the SIP ones first, then the other stream kinds. */
+static struct listen_addr *listen_entry(struct net *n, size_t i)
+{
+    return i < n->listen.n ? &n->listen.v[i] : &n->app_listen[i - n->listen.n];
+}
+
 /* The listening address for entry i, with a port 0 resolved by the first worker. */
 static struct sockaddr_storage listen_addr(struct net *n, size_t i)
 {
-    struct sockaddr_storage a = n->listen.v[i].addr;
+    struct sockaddr_storage a = listen_entry(n, i)->addr;
     pthread_mutex_lock(&n->lock);
     if (net_addr_port(&a) == 0 && n->bound_port[i])
         set_port(&a, n->bound_port[i]);
@@ -785,8 +1000,8 @@ static void remember_port(struct net *n, size_t i, const struct sockaddr_storage
     pthread_mutex_lock(&n->lock);
     if (!n->bound_port[i]) {
         n->bound_port[i] = net_addr_port(a);
-        if (net_addr_port(&n->listen.v[i].addr) == 0)
-            set_port(&n->listen.v[i].addr, n->bound_port[i]);
+        if (net_addr_port(&listen_entry(n, i)->addr) == 0)
+            set_port(&listen_entry(n, i)->addr, n->bound_port[i]);
     }
     pthread_mutex_unlock(&n->lock);
 }
@@ -800,10 +1015,12 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
     nw->w = w;
     nw->loop = worker_loop(w);
     nw->udp_buf = malloc(UDP_DGRAM_MAX * UDP_BATCH);
-    if (!nw->udp_buf || map_new(&nw->flows, MAP_KEY_INT, 256) < 0 ||
+    nw->tls_buf = n->tls ? malloc(READ_CHUNK) : NULL;
+    if (!nw->udp_buf || (n->tls && !nw->tls_buf) || map_new(&nw->flows, MAP_KEY_INT, 256) < 0 ||
         map_new(&nw->by_addr, MAP_KEY_STR, 256) < 0) {
         map_free(nw->flows);
         free(nw->udp_buf);
+        free(nw->tls_buf);
         free(nw);
         return -ENOMEM;
     }
@@ -814,8 +1031,8 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
 
     int rc = 0;
     char a[64];
-    for (size_t i = 0; i < n->listen.n && rc == 0; i++) {
-        const struct listen_addr *la = &n->listen.v[i];
+    for (size_t i = 0; i < n->listen.n + n->n_app && rc == 0; i++) {
+        const struct listen_addr *la = listen_entry(n, i);
         struct sockaddr_storage addr = listen_addr(n, i);
         if (la->transport == TRANSPORT_UDP) {
             int fd = bound_socket(SOCK_DGRAM, &addr, n->lim.udp_rcvbuf);
@@ -835,6 +1052,8 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
                 rc = uv_udp_recv_start(&u->h, udp_alloc, udp_recv);
             if (rc < 0)
                 close(fd);
+        } else if (la->transport == TRANSPORT_TLS && !n->tls) {
+            rc = -ENOPROTOOPT; /* the owner did not give net a TLS context */
         } else {
             int fd = bound_socket(SOCK_STREAM, &addr, 0);
             if (fd < 0) {
@@ -846,6 +1065,8 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
             l->h.data = l;
             l->nw = nw;
             l->local = addr;
+            l->app = i >= n->listen.n;
+            l->transport = la->transport;
             nw->open_handles++;
             nw->n_tcp++;
             rc = uv_tcp_open(&l->h, fd);
@@ -859,7 +1080,8 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
                          net_addr_str(&addr, a, sizeof a));
         } else {
             log_error("net", "cannot listen on %s:%s: %s", transport_name(la->transport),
-                      net_addr_str(&addr, a, sizeof a), strerror(rc < -4095 ? EIO : -rc));
+                      net_addr_str(&addr, a, sizeof a),
+                      rc == -ENOPROTOOPT ? "no TLS context" : strerror(rc < -4095 ? EIO : -rc));
         }
     }
     n->workers[worker_index(w)] = nw;
@@ -900,12 +1122,20 @@ struct handover {
 };
 
 /* On the flow's owner: the bytes another worker sent. */
+/* One message onto a flow: raw for SIP flows, framed by the protocol for the others. */
+static int flow_send_msg(struct flow *f, const void *data, size_t len)
+{
+    if (f->ops)
+        return f->draining ? -ENOTCONN : f->ops->send(f->app, data, len);
+    return flow_write(f, data, len);
+}
+
 static void send_on_owner(struct worker *w, void *arg)
 {
     struct handover *h = arg;
     struct net_worker *nw = h->net->workers[worker_index(w)];
     struct flow *f = nw ? map_get_int(nw->flows, h->flow_id) : NULL;
-    if (f && !f->closing && flow_write(f, h->data, h->len) == 0)
+    if (f && !f->closing && flow_send_msg(f, h->data, h->len) == 0)
         CNT_ADD(h->net, tcp_tx, 1);
     else
         CNT_ADD(h->net, send_errors, 1);
@@ -935,7 +1165,8 @@ int net_send(struct net_worker *nw, const struct net_dest *d, const void *data, 
         CNT_ADD(n, send_errors, 1);
         return r == UV_EAGAIN ? -EAGAIN : -EIO;
     }
-    if (d->transport != TRANSPORT_TCP)
+    if (!d->flow_id && d->transport != TRANSPORT_TCP &&
+        (d->transport != TRANSPORT_TLS || !n->tls))
         return -EAFNOSUPPORT;
     if (d->flow_id) {
         unsigned owner = net_flow_owner(d->flow_id);
@@ -960,16 +1191,16 @@ int net_send(struct net_worker *nw, const struct net_dest *d, const void *data, 
         struct flow *f = map_get_int(nw->flows, d->flow_id);
         if (!f || f->closing)
             return -ENOTCONN;
-        int rc = flow_write(f, data, len);
+        int rc = flow_send_msg(f, data, len);
         if (rc == 0)
             CNT_ADD(n, tcp_tx, 1);
         return rc;
     }
-    uint8_t k[18];
-    size_t kl = addr_key(&d->addr, k, true);
+    uint8_t k[19];
+    size_t kl = flow_key(&d->addr, d->transport, k);
     struct flow *f = map_get_str(nw->by_addr, str_make((char *)k, kl));
     if (!f || f->closing)
-        f = flow_connect(nw, &d->addr);
+        f = flow_connect(nw, &d->addr, d->transport);
     if (!f)
         return -ECONNREFUSED;
     int rc = flow_write(f, data, len);
@@ -998,4 +1229,86 @@ void net_flow_pin(struct net_worker *nw, uint64_t flow_id, bool pinned)
         f->pins++;
     else if (f->pins > 0)
         f->pins--;
+}
+
+/* ---- other stream protocols ---- */
+
+int net_add_stream_listeners(struct net *n, const struct listen_list *l,
+                             const struct net_stream_ops *ops, void *ctx)
+{
+    if (!ops || !ops->open || !ops->data || !ops->send || !ops->close || !ops->max_buffer)
+        return -EINVAL;
+    n->app_ops = ops;
+    n->app_ctx = ctx;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct listen_addr *la = &l->v[i];
+        char a[64];
+        if (la->transport != TRANSPORT_TCP && la->transport != TRANSPORT_TLS) {
+            log_warn("net", "%s:%s: transport not served yet for this listener, skipped",
+                     transport_name(la->transport), net_addr_str(&la->addr, a, sizeof a));
+            continue;
+        }
+        if (n->n_app >= CONFIG_MAX_LISTEN || n->listen.n + n->n_app >= NET_MAX_LISTEN)
+            return -ENOSPC;
+        n->app_listen[n->n_app++] = *la;
+    }
+    return 0;
+}
+
+int net_flow_write(struct net_worker *nw, uint64_t flow_id, const void *data, size_t len)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    if (!f || f->closing || f->draining)
+        return -ENOTCONN;
+    int rc = flow_write(f, data, len);
+    if (rc == 0)
+        CNT_ADD(nw->net, tcp_tx, 1);
+    return rc;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status; /* the flow waits for the peer's close or the drain deadline */
+}
+
+void net_flow_close(struct net_worker *nw, uint64_t flow_id, bool graceful, const char *why)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    if (!f || f->closing)
+        return;
+    if (!graceful || !f->connected) {
+        flow_close(f, why);
+        return;
+    }
+    if (f->draining)
+        return;
+    f->draining = true;
+    f->drain_until = clock_mono_ms() + DRAIN_MS;
+    char a[64];
+    log_debug("net", "tcp flow %llx %s closing: %s", (unsigned long long)f->id,
+              net_addr_str(&f->peer, a, sizeof a), why);
+    if (uv_shutdown(&f->shutdown, (uv_stream_t *)&f->tcp, on_shutdown) < 0)
+        flow_close(f, why);
+}
+
+void net_flow_resume(struct net_worker *nw, uint64_t flow_id)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    if (f && !f->closing)
+        deliver_stream(f);
+}
+
+void net_deliver(struct net_worker *nw, const struct net_rx *rx)
+{
+    struct net *n = nw->net;
+    if (rx->transport == TRANSPORT_WS || rx->transport == TRANSPORT_WSS)
+        CNT_ADD(n, tcp_rx, 1);
+    n->h.recv(n->h.ctx, nw, rx);
+}
+
+bool net_flow_pinned(struct net_worker *nw, uint64_t flow_id)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    return f && f->pins > 0;
 }

@@ -1,7 +1,8 @@
 /*
  * net — the transports: UDP (one SO_REUSEPORT socket per worker, batched
- * receive) and TCP (one SO_REUSEPORT listener per worker; a connection, a
- * "flow", stays on the worker that accepted or opened it). Bytes in, framed
+ * receive) and TCP and TLS (one SO_REUSEPORT listener per worker; a
+ * connection, a "flow", stays on the worker that accepted or opened it; TLS
+ * is net/tls.h under the flow). Bytes in, framed
  * messages up through a callback; bytes out to an address or onto a flow.
  *
  * net knows nothing of SIP beyond RFC 5626 keep-alives: stream framing is a
@@ -21,6 +22,7 @@
 
 struct net;
 struct net_worker;
+struct tls_server;
 
 /* A received message, borrowed for the duration of the recv callback. */
 struct net_rx {
@@ -76,14 +78,22 @@ struct net_stats {
 };
 
 /*
- * A new transport layer for the given listening addresses (UDP and TCP are
- * opened; other transports are for later layers and are skipped with a log
- * line). Nothing is opened until workers call net_worker_start. 0 or -ENOMEM.
+ * A new transport layer for the given listening addresses (UDP, TCP and TLS
+ * are opened; other transports are for later layers and are skipped with a
+ * log line). Nothing is opened until workers call net_worker_start. 0 or -ENOMEM.
  */
 int net_new(struct net **out, const struct listen_list *listen, const struct net_limits *lim,
             const struct net_handlers *h, unsigned nworkers);
 /* Frees the shared part; every net_worker must have stopped. NULL is fine. */
 void net_free(struct net *n);
+/*
+ * Gives net the TLS contexts (borrowed: they must outlive n) for its tls:
+ * listeners and for sends with transport TLS. Call before the workers start;
+ * without it a tls: listener fails to open (-ENOPROTOOPT) and a TLS send gets
+ * -EAFNOSUPPORT. The framing and recv callbacks see plaintext either way;
+ * rx->transport says TRANSPORT_TLS.
+ */
+void net_set_tls(struct net *n, struct tls_server *tls);
 
 /*
  * On worker w's thread (its on_start hook): opens this worker's sockets.
@@ -98,7 +108,8 @@ void net_worker_stop(struct net_worker *nw);
  * Sends one message (copied). On a flow owned by another worker the bytes are
  * handed to that worker. UDP goes out of this worker's socket for the
  * destination's family; TCP without a flow reuses a connection to the address
- * or opens one. Returns 0 when sent or queued, -ENOTCONN when the flow is gone,
+ * or opens one (TLS likewise: a TLS connection is never reused for TCP nor the
+ * reverse). Returns 0 when sent or queued, -ENOTCONN when the flow is gone,
  * -EAFNOSUPPORT when no socket of that transport/family is open, -ENOBUFS when
  * too big or queued too much, another negative errno on failure. Never blocks.
  */
@@ -116,6 +127,63 @@ bool net_flow_alive(struct net_worker *nw, uint64_t flow_id);
  * keep-alives hold it). Owner's thread only. pinned=false undoes one pin.
  */
 void net_flow_pin(struct net_worker *nw, uint64_t flow_id, bool pinned);
+/* ---- other stream protocols on the same flows (HTTP, WebSocket) ---- */
+
+/* What a stream protocol learns about a new connection. */
+struct net_flow_info {
+    enum transport transport; /* of the listener: TCP, or TLS when the flow is secured */
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    struct sockaddr_storage local;
+};
+
+/*
+ * A listener kind whose flows belong to another protocol than SIP (the HTTP
+ * server): net accepts, reads, writes and closes; these hooks see the bytes.
+ * Every hook runs on the flow's owner thread.
+ */
+struct net_stream_ops {
+    /* A connection was accepted. 0 with *flow_ctx set, or a negative errno (closed at once). */
+    int (*open)(void *ctx, struct net_worker *nw, uint64_t flow_id, const struct net_flow_info *fi,
+                void **flow_ctx);
+    /*
+     * data[0..len) is everything received and not yet consumed. Returns how
+     * many bytes were consumed (0 = wait for more, or for net_flow_resume), or
+     * a negative errno: the flow is closed.
+     */
+    ssize_t (*data)(void *flow_ctx, const char *data, size_t len);
+    /* net_send on this flow (a SIP message from core): frame and write it. 0 or -errno. */
+    int (*send)(void *flow_ctx, const void *data, size_t len);
+    /* The flow is gone (called from the close callback, never inside data): free flow_ctx. */
+    void (*close)(void *flow_ctx);
+    size_t max_buffer; /* unconsumed bytes a flow may hold before it is closed */
+};
+
+/*
+ * Adds stream listeners of another kind (before any worker starts). Their
+ * flows count against the same connection limits, are not swept for
+ * idleness (the protocol times them out itself) and use ops instead of the
+ * framing callback; SIP reaches them through net_send with their flow id.
+ * 0, -ENOSPC (too many listeners), -EINVAL.
+ */
+int net_add_stream_listeners(struct net *n, const struct listen_list *l,
+                             const struct net_stream_ops *ops, void *ctx);
+/* Writes raw bytes on a flow (owner's thread). 0, -ENOTCONN, -ENOBUFS (closed as too slow). */
+int net_flow_write(struct net_worker *nw, uint64_t flow_id, const void *data, size_t len);
+/*
+ * Closes a flow (owner's thread). graceful: after what was written has gone
+ * out, the write side is shut down and input is discarded until the peer
+ * closes (at most 2 s) — so that a final error response is not lost to a
+ * reset. Hooks are told later, from the close callback.
+ */
+void net_flow_close(struct net_worker *nw, uint64_t flow_id, bool graceful, const char *why);
+/* Offers a flow's buffered bytes to its data hook again (after it returned 0 to wait). */
+void net_flow_resume(struct net_worker *nw, uint64_t flow_id);
+/* Hands a message received by a stream protocol (SIP over WebSocket) to the recv handler. */
+void net_deliver(struct net_worker *nw, const struct net_rx *rx);
+/* Whether a flow is pinned (registered): owner's thread. */
+bool net_flow_pinned(struct net_worker *nw, uint64_t flow_id);
+
 /* Reads the counters into *out. */
 void net_get_stats(const struct net *n, struct net_stats *out);
 /* The address a listener of this transport and family is bound to (for Via / Record-Route). */

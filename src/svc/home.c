@@ -16,10 +16,12 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "http/http.h"
 #include "sip/txn.h"
 #include "svc/deliver.h"
 #include "svc/feat.h"
 #include "svc/location.h"
+#include "svc/presence.h"
 #include "svc/registrar.h"
 
 #define DELIVERY_BATCH 20
@@ -31,6 +33,7 @@ struct home {
     struct store_creds *creds;
     struct loc_table *loc;
     struct registrar *rg;
+    struct presence *pres;
     struct deliver *dl;
     struct feat *feat;
     pthread_mutex_t lock;  /* guards waiting */
@@ -63,6 +66,13 @@ static int credentials(void *ctx, str user, int sha256, char *out, size_t cap)
 static void register_req(void *ctx, struct core_req *r)
 {
     registrar_handle(((struct home *)ctx)->rg, r);
+}
+
+static void flow_closed(void *ctx, uint64_t flow_id)
+{
+    struct home *h = ctx;
+    registrar_flow_closed(h->rg, flow_id, clock_mono_ms());
+    pres_flow_closed(h->pres, flow_id);
 }
 
 static int lookup(void *ctx, str user, str domain, uint64_t now, struct core_target *out,
@@ -359,11 +369,13 @@ static void worker_start(void *ctx, struct sip_worker *sw)
     struct home *h = ctx;
     deliver_worker_start(h->dl, sw);
     feat_worker_start(h->feat, sw);
+    pres_worker_start(h->pres, sw);
 }
 
 static void worker_stop(void *ctx, struct sip_worker *sw)
 {
     struct home *h = ctx;
+    pres_worker_stop(h->pres, sw);
     feat_worker_stop(h->feat, sw);
     deliver_worker_stop(h->dl, sw);
 }
@@ -385,9 +397,27 @@ struct deliver *home_deliver(struct home *h)
 
 /* ---- housekeeping ---- */
 
+/* ---- presence (svc/presence.c) ---- */
+
+static void presence(void *ctx, struct core_req *r)
+{
+    pres_handle(((struct home *)ctx)->pres, r);
+}
+
+static bool in_dialog(void *ctx, struct core_req *r)
+{
+    return pres_in_dialog(((struct home *)ctx)->pres, r);
+}
+
+struct presence *home_presence(struct home *h)
+{
+    return h->pres;
+}
+
 static void tick(void *ctx, struct sip_worker *sw, uint64_t now)
 {
     struct home *h = ctx;
+    pres_tick(h->pres, sw, now);
     if (worker_index(core_worker(sw)) != 0)
         return;
     ssize_t n = loc_expire(h->loc, now, 10000, NULL, NULL, NULL);
@@ -414,13 +444,31 @@ void home_services(struct home *h, struct core_services *out)
     out->lookup = lookup;
     out->offline = offline;
     out->credentials = credentials;
+    out->flow_closed = flow_closed;
     out->registered = registered;
     out->message = message;
     out->tick = tick;
+    out->presence = presence;
+    out->in_dialog = in_dialog;
     out->worker_start = worker_start;
     out->worker_stop = worker_stop;
     out->call_route = call_route;
     out->address = address;
+}
+
+static void home_metrics(void *arg, struct http_metrics_out *o)
+{
+    struct home *h = arg;
+    size_t aors = 0, bindings = loc_count(h->loc, &aors);
+    http_metric(o, "rtcd_registrations", HTTP_METRIC_GAUGE,
+                "registered contacts (bindings) in the location table", NULL, (double)bindings);
+    http_metric(o, "rtcd_registered_users", HTTP_METRIC_GAUGE,
+                "addresses-of-record with at least one binding", NULL, (double)aors);
+}
+
+int home_metrics_register(struct home *h, struct http_server *hs)
+{
+    return http_metrics_add(hs, home_metrics, h);
 }
 
 int home_new(struct home **out, const struct config *cfg, struct sip_server *srv,
@@ -434,13 +482,20 @@ int home_new(struct home **out, const struct config *cfg, struct sip_server *srv
     h->st = st;
     h->creds = creds;
     pthread_mutex_init(&h->lock, NULL);
+    if (pres_new(&h->pres, cfg, srv, st) < 0) {
+        home_free(h);
+        return -ENOMEM;
+    }
     struct loc_params lp = { .max_per_aor = cfg->sip.max_bindings_per_aor,
-                             .max_total = cfg->sip.max_bindings };
+                             .max_total = cfg->sip.max_bindings,
+                             .hook = pres_loc_hook,
+                             .hook_ctx = h->pres };
     if (loc_new(&h->loc, &lp) < 0 || registrar_new(&h->rg, cfg, h->loc) < 0 ||
         map_new(&h->waiting, MAP_KEY_STR, 64) < 0) {
         home_free(h);
         return -ENOMEM;
     }
+    pres_set_location(h->pres, h->loc);
     struct deliver_params dp = { .srv = srv, .st = st, .lookup = lookup,
                                  .stored = deliver_stored, .ctx = h };
     struct feat_params fp = { .cfg = cfg, .srv = srv, .st = st, .creds = creds };
@@ -459,6 +514,7 @@ void home_free(struct home *h)
     feat_free(h->feat);
     deliver_free(h->dl);
     registrar_free(h->rg);
+    pres_free(h->pres);
     loc_free(h->loc);
     map_free(h->waiting);
     pthread_mutex_destroy(&h->lock);
@@ -572,6 +628,8 @@ int home_load(struct home *h)
     if (rc == 0)
         log_info("registrar", "%zu registration(s) restored, %zu user(s) with offline messages",
                  j.count, map_count(h->waiting));
+    if (rc == 0)
+        rc = pres_load(h->pres);
     if (rc == 0)
         rc = feat_load(h->feat);
     return rc;

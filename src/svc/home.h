@@ -28,6 +28,8 @@ void home_services(struct home *h, struct core_services *out);
  * workers start). 0 or a negative errno.
  */
 int home_load(struct home *h);
+/* The presence agent (for pres_rules_changed from the HTTP API). Borrowed for h's life. */
+struct presence *home_presence(struct home *h);
 /*
  * The delivery service for server-originated messages (svc/deliver.h): borrowed for
  * the life of h, usable from any thread while the workers run.
@@ -36,5 +38,9 @@ struct deliver *home_deliver(struct home *h);
 /* Saves the live registrations (call after the workers stopped, before the store
  * thread stops). Blocks until saved. */
 int home_save(struct home *h);
+
+struct http_server;
+/* Adds the registrar's gauges to /metrics (before the workers start). 0 or -errno. */
+int home_metrics_register(struct home *h, struct http_server *hs);
 
 #endif
