@@ -40,6 +40,7 @@ static size_t nsubs;
 static uint8_t *sub_ok;     /* 200 to the SUBSCRIBE */
 static uint32_t *sub_cseq;  /* highest NOTIFY CSeq seen per subscription */
 static uint64_t notifies, notify_dups, sub_200, sub_fail, pub_200, pub_fail;
+static int sub_fail_status, pub_fail_status; /* the last failure's status */
 static int pids[64], npids;
 
 static double now_s(void)
@@ -230,16 +231,20 @@ static void handle(int s, char *msg, size_t len, const struct sockaddr_in *from)
         size_t id = strtoull(v + 1, NULL, 10);
         if (id < nsubs && !(sub_ok[id] & 1)) {
             sub_ok[id] |= 1;
-            if (status < 300)
+            if (status < 300) {
                 sub_200++;
-            else
+            } else {
                 sub_fail++;
+                sub_fail_status = status;
+            }
         }
     } else if (*v == 'p') {
-        if (status >= 200 && status < 300)
+        if (status >= 200 && status < 300) {
             pub_200++;
-        else
+        } else {
             pub_fail++;
+            pub_fail_status = status;
+        }
     }
 }
 
@@ -353,6 +358,8 @@ int main(int argc, char **argv)
     long long mem1 = mem_kb();
     printf("subscriptions %zu\nsubscribe_200 %llu\nsubscribe_failed %llu\n", nsubs,
            (unsigned long long)sub_200, (unsigned long long)sub_fail);
+    if (sub_fail)
+        printf("subscribe_failure_status %d\n", sub_fail_status);
     printf("initial_notifies %llu\nsubscribe_seconds %.1f\nsubscribe_per_s %.0f\n",
            (unsigned long long)initial, t_sub, (double)sub_200 / t_sub);
     printf("cpu_us_per_subscription %.1f\n",
@@ -389,6 +396,8 @@ int main(int argc, char **argv)
     uint64_t got = notifies - n0;
     printf("publishes %zu\npublish_200 %llu\npublish_failed %llu\n", npub,
            (unsigned long long)pub_200, (unsigned long long)pub_fail);
+    if (pub_fail)
+        printf("publish_failure_status %d\n", pub_fail_status);
     printf("notifies_expected %llu\nnotifies_received %llu\nnotify_retransmissions %llu\n",
            (unsigned long long)want, (unsigned long long)got, (unsigned long long)notify_dups);
     printf("burst_seconds %.2f\nnotifies_per_s %.0f\n", p_secs, p_secs > 0 ? (double)got / p_secs : 0.0);
