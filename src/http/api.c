@@ -33,6 +33,7 @@
 #define API_MAX_ITEMS 2000   /* entries in one PUT of contacts or rules */
 #define HISTORY_MAX 200
 
+/* See http_int.h. */
 int http__hmac_sha256(const void *key, size_t klen, const void *d, size_t n, uint8_t out[32])
 {
     unsigned len = 32;
@@ -116,6 +117,7 @@ static void token_make(struct http_server *hs, const char *user, const char *ha1
     b64url_enc(mac, 32, out + o);
 }
 
+/* See http.h. */
 int http_token_check(struct http_server *hs, str token, char *user_out)
 {
     ssize_t dot = str_find_char(token, '.');
@@ -752,6 +754,7 @@ static void presence_rules(struct http_ctx *x, void *arg)
 
 /* ---- installation ---- */
 
+/* See http_int.h. */
 int http__api_install(struct http_server *hs)
 {
     int rc = http_route_add(hs, "POST", "/api/v1/login", HTTP_ROUTE_EXACT, login, hs);
@@ -765,6 +768,7 @@ int http__api_install(struct http_server *hs)
     return rc;
 }
 
+/* See http_int.h. */
 void http__api_free(struct http_server *hs)
 {
     (void)hs;
