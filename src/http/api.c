@@ -436,6 +436,8 @@ static struct job *job_new(struct http_ctx *x, int (*run)(struct store *, struct
 
 /* ---- contacts ---- */
 
+static void changed_done(struct worker *w, int rc, void *arg);
+
 static int contact_add(void *ctx, const struct store_contact *c)
 {
     json_t *arr = ctx;
@@ -561,6 +563,13 @@ static void contacts(struct http_ctx *x, void *arg)
         }
         j->in = json_incref(arr);
         json_decref(doc);
+        struct http_server *hs = j->hs;
+        if (!hs->deps.store || store_thread_submit(hs->deps.store, http_ctx_worker(x), job_run,
+                                                   changed_done, j) < 0) {
+            http_reply_error(x, 503, "The store is not available");
+            job_free(j);
+        }
+        return;
     }
     job_submit(j);
 }
@@ -690,18 +699,14 @@ static int rules_put_run(struct store *s, struct job *j)
     return rc < 0 ? rc : rules_get_run(s, j);
 }
 
-static void rules_put_done(struct worker *w, int rc, void *arg)
+/* After a PUT of rules or contacts: the presence agent re-reads them (http_deps). */
+static void changed_done(struct worker *w, int rc, void *arg)
 {
     struct job *j = arg;
-    /*
-     * PRESENCE HOOK: once the presence agent (branch `presence`) is merged, tell it here
-     * so that watchers are re-authorised at once:
-     *     if (w && rc == 0) pres_rules_changed(presence, str_cstr(j->user));
-     * (the agent reaches http through rtcd.c; until then a change applies to new
-     * subscriptions only).
-     */
+    struct http_server *hs = j->hs;
+    if (w && rc == 0 && j->status < 400 && hs->deps.rules_changed)
+        hs->deps.rules_changed(hs->deps.rules_ctx, str_cstr(j->user));
     job_done(w, rc, arg);
-    (void)j;
 }
 
 static void presence_rules(struct http_ctx *x, void *arg)
@@ -746,7 +751,7 @@ static void presence_rules(struct http_ctx *x, void *arg)
     json_decref(doc);
     struct http_server *hs = j->hs;
     if (!hs->deps.store || store_thread_submit(hs->deps.store, http_ctx_worker(x), job_run,
-                                               rules_put_done, j) < 0) {
+                                               changed_done, j) < 0) {
         http_reply_error(x, 503, "The store is not available");
         job_free(j);
     }
