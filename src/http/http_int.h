@@ -154,6 +154,8 @@ ssize_t http__ws_data(struct conn *c, const char *data, size_t len);
 int http__ws_send_sip(struct conn *c, const void *data, size_t len);
 void http__ws_tick(struct conn *c, uint64_t now);
 void http__ws_closed(struct conn *c);
+/* Sends close 1001 (the server is stopping). */
+void http__ws_going_away(struct conn *c);
 
 /* api.c / metrics.c: the built-in routes */
 int http__api_install(struct http_server *hs);

@@ -825,6 +825,11 @@ void http_server_worker_stop(struct worker *w, void *arg)
         return;
     hw->stopping = true;
     atomic_store(&hs->wk[worker_index(w)], NULL);
+    /* WebSocket peers hear 1001 Going Away before net closes the flows */
+    struct map_iter it = MAP_ITER_INIT;
+    struct map_entry e;
+    while (map_next(hw->conns, &it, &e))
+        http__ws_going_away(e.val);
     /* the SIP hook (stopped after this one) closes the flows; their close hooks still
      * find hw through the connections, so it is freed only with the timer's close */
     uv_close((uv_handle_t *)&hw->timer, timer_closed);

@@ -334,6 +334,16 @@ void http__ws_tick(struct conn *c, uint64_t now)
 }
 
 /* See http_int.h. */
+void http__ws_going_away(struct conn *c)
+{
+    if (c->st != C_WS || !c->ws || !wslay_event_get_write_enabled(c->ws))
+        return;
+    static const char why[] = "server stopping";
+    wslay_event_queue_close(c->ws, 1001, (const uint8_t *)why, sizeof why - 1);
+    ws_flush(c);
+}
+
+/* See http_int.h. */
 void http__ws_closed(struct conn *c)
 {
     struct http_server *hs = c->hw->hs;
