@@ -87,6 +87,7 @@ struct config {
         uint32_t ws_ping_interval;  /* seconds of WebSocket silence before a ping */
         uint32_t token_lifetime;    /* seconds a login token is valid */
         char *ws_uri;               /* SIP WebSocket URI told to clients; empty = from Host */
+        char *access_log;           /* "off" or "on": one info line per request */
     } http;
     struct {
         char *certificate;   /* PEM chain; empty = self-signed one in data_dir/tls */

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "core/throttle.h"
@@ -327,11 +328,14 @@ int http_reply(struct http_ctx *x, uint16_t status, const char *ctype, const voi
     int rc = -ENOTCONN;
     bool was_busy = c->st == C_BUSY;
     if (!c->gone && c->cur == x) {
-        if (log_enabled(LOG_DEBUG)) {
+        if (c->hw->hs->access_log || log_enabled(LOG_DEBUG)) {
             char a[64];
-            log_debug("http", "%s %.*s %.*s → %u (%zu bytes)",
+            log_write(c->hw->hs->access_log ? LOG_INFO : LOG_DEBUG, "http",
+                      "%s \"%.*s %.*s HTTP/1.%d\" %u %zu %.1fms",
                       net_addr_str(&c->fi.peer, a, sizeof a), STR_FMT(x->req.method_name),
-                      STR_FMT(x->req.target), status, len);
+                      (int)(x->req.target.len > 200 ? 200 : x->req.target.len), x->req.target.s,
+                      x->req.minor, status, x->head_only ? 0 : len,
+                      (double)(clock_mono_us() - x->start_us) / 1000.0);
         }
         rc = http__write_response(c, status, ctype, buf_str(&x->extra), body, len, x->head_only,
                                   x->keep_alive);
@@ -416,6 +420,7 @@ static int dispatch(struct conn *c, const struct http_request *req, const char *
     memcpy(x->path, path, (size_t)pl + 1);
     x->pathlen = (size_t)pl;
     buf_init(&x->extra, HTTP_EXTRA_MAX);
+    x->start_us = clock_mono_us();
     x->head_only = req->method == HTTP_HEAD;
     x->keep_alive = req->keep_alive && !c->hw->stopping;
     atomic_fetch_add(&c->refs, 1);
@@ -715,6 +720,7 @@ int http_server_new(struct http_server **out, const struct config *cfg, unsigned
         return -ENOMEM;
     }
     hs->lim.max_head = cfg->http.max_header_size;
+    hs->access_log = strcmp(cfg->http.access_log, "on") == 0;
     hs->lim.max_headers = cfg->http.max_headers;
     hs->ops = (struct net_stream_ops){
         .open = on_open,
