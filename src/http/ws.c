@@ -199,6 +199,13 @@ int http__ws_upgrade(struct conn *c, const struct ws_route *wr, const struct htt
         ws_refuse(c, 400, why, "");
         return -EPROTO;
     }
+    /* RFC 6455 §10.2: a browser names the page's origin; refuse those not listed */
+    str origin = http_header_get(req, STR("Origin"));
+    const char *allowed = hs->cfg->http.ws_origins;
+    if (origin.s && allowed && *allowed && !http_list_has(str_cstr(allowed), origin)) {
+        ws_refuse(c, 403, "This Origin may not open a WebSocket here (http.ws_origins)", "");
+        return -EPERM;
+    }
     void *cctx = NULL;
     if (!wr->sip && wr->h.on_open) {
         int rc = wr->h.on_open(wr->arg, c->id, req, &c->fi.peer, &cctx);

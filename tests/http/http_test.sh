@@ -36,7 +36,8 @@ ARGS=(--set sip.listen=udp:127.0.0.1:$SP,tcp:127.0.0.1:$SP --set http.listen=tcp
       --set turn.listen=udp:127.0.0.1:$TP --set turn.rest_secret=turnsecret
       --set http.web_root="$T/web" --set http.header_timeout=2 --set http.body_timeout=2
       --set http.keepalive_timeout=3 --set http.max_body_size=64K --set server.secret=$SECRET
-      --set auth.max_failures=5 --set server.workers=2 --set http.access_log=on)
+      --set auth.max_failures=5 --set server.workers=2 --set http.access_log=on
+      --set "http.ws_origins=http://127.0.0.1:18000, https://rtc.example.com")
 mkdir -p "$T/srv"
 for u in alice bob carol; do
     "$RTCCTL" --set server.data_dir="$T/srv" user add $u --password pw >/dev/null
