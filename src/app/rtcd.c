@@ -220,6 +220,9 @@ static void core_metrics(void *arg, struct http_metrics_out *o)
 static int http_start(struct server *s)
 {
     char err[512];
+    /* PRESENCE: when branch `presence` is merged, let the API tell the agent about changed
+     * rules and contacts:  deps.rules_changed = <adapter calling pres_rules_changed>;
+     *                      deps.rules_ctx = home_presence(s->home);  */
     struct http_deps deps = { .store = s->store, .creds = s->creds };
     int rc = http_server_new(&s->http, &s->cfg, worker_count(&s->cfg), &deps, err, sizeof err);
     if (rc < 0) {

@@ -109,6 +109,11 @@ static const struct directive directives[] = {
       "seconds a login token (POST /api/v1/login) stays valid" },
     { "http", "ws_uri", CFG_STR, OFF(http.ws_uri), "", 0, 0, NULL,
       "SIP WebSocket URI given to web clients at login; empty = ws(s)://<Host>/sip" },
+    { "http", "ws_origins", CFG_STR, OFF(http.ws_origins), "", 0, 0, NULL,
+      "origins allowed to open a WebSocket (https://rtc.example.com, ...); empty = any; "
+      "clients that send no Origin (not browsers) are always allowed" },
+    { "http", "access_log", CFG_ENUM, OFF(http.access_log), "off", 0, 0, "off|on",
+      "on: one info line per HTTP request (peer, method, target, status, bytes, time)" },
 
     { "tls", "certificate", CFG_STR, OFF(tls.certificate), "", 0, 0, NULL,
       "PEM certificate chain for TLS listeners (and as client certificate); empty = a "

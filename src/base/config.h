@@ -92,6 +92,8 @@ struct config {
         uint32_t ws_ping_interval;  /* seconds of WebSocket silence before a ping */
         uint32_t token_lifetime;    /* seconds a login token is valid */
         char *ws_uri;               /* SIP WebSocket URI told to clients; empty = from Host */
+        char *access_log;           /* "off" or "on": one info line per request */
+        char *ws_origins;           /* browser origins allowed to open WebSockets; empty = any */
     } http;
     struct {
         char *certificate;   /* PEM chain; empty = self-signed one in data_dir/tls */

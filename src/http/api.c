@@ -33,6 +33,7 @@
 #define API_MAX_ITEMS 2000   /* entries in one PUT of contacts or rules */
 #define HISTORY_MAX 200
 
+/* See http_int.h. */
 int http__hmac_sha256(const void *key, size_t klen, const void *d, size_t n, uint8_t out[32])
 {
     unsigned len = 32;
@@ -116,6 +117,7 @@ static void token_make(struct http_server *hs, const char *user, const char *ha1
     b64url_enc(mac, 32, out + o);
 }
 
+/* See http.h. */
 int http_token_check(struct http_server *hs, str token, char *user_out)
 {
     ssize_t dot = str_find_char(token, '.');
@@ -434,6 +436,8 @@ static struct job *job_new(struct http_ctx *x, int (*run)(struct store *, struct
 
 /* ---- contacts ---- */
 
+static void changed_done(struct worker *w, int rc, void *arg);
+
 static int contact_add(void *ctx, const struct store_contact *c)
 {
     json_t *arr = ctx;
@@ -559,6 +563,13 @@ static void contacts(struct http_ctx *x, void *arg)
         }
         j->in = json_incref(arr);
         json_decref(doc);
+        struct http_server *hs = j->hs;
+        if (!hs->deps.store || store_thread_submit(hs->deps.store, http_ctx_worker(x), job_run,
+                                                   changed_done, j) < 0) {
+            http_reply_error(x, 503, "The store is not available");
+            job_free(j);
+        }
+        return;
     }
     job_submit(j);
 }
@@ -688,18 +699,14 @@ static int rules_put_run(struct store *s, struct job *j)
     return rc < 0 ? rc : rules_get_run(s, j);
 }
 
-static void rules_put_done(struct worker *w, int rc, void *arg)
+/* After a PUT of rules or contacts: the presence agent re-reads them (http_deps). */
+static void changed_done(struct worker *w, int rc, void *arg)
 {
     struct job *j = arg;
-    /*
-     * PRESENCE HOOK: once the presence agent (branch `presence`) is merged, tell it here
-     * so that watchers are re-authorised at once:
-     *     if (w && rc == 0) pres_rules_changed(presence, str_cstr(j->user));
-     * (the agent reaches http through rtcd.c; until then a change applies to new
-     * subscriptions only).
-     */
+    struct http_server *hs = j->hs;
+    if (w && rc == 0 && j->status < 400 && hs->deps.rules_changed)
+        hs->deps.rules_changed(hs->deps.rules_ctx, str_cstr(j->user));
     job_done(w, rc, arg);
-    (void)j;
 }
 
 static void presence_rules(struct http_ctx *x, void *arg)
@@ -744,7 +751,7 @@ static void presence_rules(struct http_ctx *x, void *arg)
     json_decref(doc);
     struct http_server *hs = j->hs;
     if (!hs->deps.store || store_thread_submit(hs->deps.store, http_ctx_worker(x), job_run,
-                                               rules_put_done, j) < 0) {
+                                               changed_done, j) < 0) {
         http_reply_error(x, 503, "The store is not available");
         job_free(j);
     }
@@ -752,6 +759,7 @@ static void presence_rules(struct http_ctx *x, void *arg)
 
 /* ---- installation ---- */
 
+/* See http_int.h. */
 int http__api_install(struct http_server *hs)
 {
     int rc = http_route_add(hs, "POST", "/api/v1/login", HTTP_ROUTE_EXACT, login, hs);
@@ -765,6 +773,7 @@ int http__api_install(struct http_server *hs)
     return rc;
 }
 
+/* See http_int.h. */
 void http__api_free(struct http_server *hs)
 {
     (void)hs;

@@ -117,6 +117,13 @@ struct store_creds;
 struct http_deps {
     struct store_thread *store; /* JSON API data (NULL: those routes answer 503) */
     struct store_creds *creds;  /* login and token checks (NULL: 503) */
+    /*
+     * Called (on a worker) after the API changed a user's presence rules or contact
+     * list, so that the presence agent re-authorises watchers at once
+     * (pres_rules_changed). NULL: nobody is told.
+     */
+    void (*rules_changed)(void *ctx, str owner);
+    void *rules_ctx;
 };
 
 /*

@@ -64,6 +64,7 @@ struct http_server {
     struct worker *_Atomic *wk;      /* by worker index, for posting from any thread */
     struct http_limits lim;
     uint64_t started_ms;
+    bool access_log;
     struct {
         _Atomic uint64_t requests, resp_2xx, resp_3xx, resp_4xx, resp_5xx;
         _Atomic uint64_t conns_open, ws_open, sip_ws_open, ws_messages_in, ws_messages_out;
@@ -127,6 +128,7 @@ struct http_ctx {
     char path[HTTP_PATH_MAX];
     size_t pathlen;
     struct buf extra; /* response headers added by the handler */
+    uint64_t start_us;
     bool head_only, keep_alive;
 };
 
@@ -154,6 +156,8 @@ ssize_t http__ws_data(struct conn *c, const char *data, size_t len);
 int http__ws_send_sip(struct conn *c, const void *data, size_t len);
 void http__ws_tick(struct conn *c, uint64_t now);
 void http__ws_closed(struct conn *c);
+/* Sends close 1001 (the server is stopping). */
+void http__ws_going_away(struct conn *c);
 
 /* api.c / metrics.c: the built-in routes */
 int http__api_install(struct http_server *hs);

@@ -21,6 +21,7 @@ struct http_metrics_out {
     int err;
 };
 
+/* See http.h. */
 int http_metrics_add(struct http_server *hs, http_metrics_fn fn, void *arg)
 {
     if (!fn)
@@ -41,6 +42,7 @@ static bool name_ok(const char *n)
     return true;
 }
 
+/* See http.h. */
 int http_metric(struct http_metrics_out *o, const char *name, enum http_metric_type type,
                 const char *help, const char *labels, double value)
 {
@@ -130,6 +132,7 @@ static void healthz(struct http_ctx *x, void *arg)
                                       (json_int_t)((clock_mono_ms() - hs->started_ms) / 1000)));
 }
 
+/* See http_int.h. */
 int http__metrics_install(struct http_server *hs)
 {
     hs->started_ms = clock_mono_ms();

@@ -179,6 +179,7 @@ static ssize_t note_header(struct http_request *r, const struct http_header *h, 
     return 0;
 }
 
+/* See http.h. */
 ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
                            struct http_request *r, struct http_header *hdrs)
 {
@@ -256,6 +257,7 @@ ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits
     return (ssize_t)p;
 }
 
+/* See http.h. */
 ssize_t http_chunked(const char *buf, size_t len, size_t max_body, char *out, size_t *body_len,
                      const char **why)
 {
@@ -336,6 +338,7 @@ ssize_t http_chunked(const char *buf, size_t len, size_t max_body, char *out, si
     }
 }
 
+/* See http.h. */
 str http_header_get(const struct http_request *r, str name)
 {
     for (size_t i = 0; i < r->nhdrs; i++)
@@ -344,6 +347,7 @@ str http_header_get(const struct http_request *r, str name)
     return STR_NULL;
 }
 
+/* See http.h. */
 bool http_list_has(str v, str token)
 {
     while (v.len) {
@@ -356,6 +360,7 @@ bool http_list_has(str v, str token)
     return false;
 }
 
+/* See http.h. */
 str http_query_get(str q, str name)
 {
     while (q.len) {
@@ -381,6 +386,7 @@ static int hexv(char c)
     return -1;
 }
 
+/* See http.h. */
 ssize_t http_pct_decode(str s, char *out, size_t cap, bool plus_space)
 {
     if (cap == 0)
@@ -407,6 +413,7 @@ ssize_t http_pct_decode(str s, char *out, size_t cap, bool plus_space)
     return (ssize_t)o;
 }
 
+/* See http.h. */
 const char *http_status_text(uint16_t s)
 {
     switch (s) {

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "core/throttle.h"
@@ -22,6 +23,7 @@
 
 #define CNT(hs, f) atomic_fetch_add_explicit(&(hs)->c.f, 1, memory_order_relaxed)
 
+/* See http_int.h. */
 uint64_t http__now(struct http_worker *hw)
 {
     return uv_now(worker_loop(hw->w));
@@ -52,6 +54,7 @@ static unsigned method_bits(const char *methods)
     return bits;
 }
 
+/* See http.h. */
 int http_route_add(struct http_server *hs, const char *methods, const char *path, unsigned flags,
                    http_handler_fn fn, void *arg)
 {
@@ -136,6 +139,7 @@ static const char *date_now(struct http_worker *hw)
     return hw->date;
 }
 
+/* See http_int.h. */
 int http__write_response(struct conn *c, uint16_t status, const char *ctype, str extra,
                          const void *body, size_t len, bool head_only, bool keep_alive)
 {
@@ -242,26 +246,31 @@ static int ctx_take(struct http_ctx *x, const struct http_request *req, const ch
     return 0;
 }
 
+/* See http.h. */
 const struct http_request *http_ctx_req(const struct http_ctx *c)
 {
     return &c->req;
 }
 
+/* See http.h. */
 str http_ctx_path(const struct http_ctx *c)
 {
     return str_make(c->path, c->pathlen);
 }
 
+/* See http.h. */
 str http_ctx_body(const struct http_ctx *c)
 {
     return c->body;
 }
 
+/* See http.h. */
 str http_ctx_header(const struct http_ctx *c, const char *name)
 {
     return http_header_get(&c->req, str_cstr(name));
 }
 
+/* See http.h. */
 ssize_t http_ctx_query(const struct http_ctx *c, const char *name, char *out, size_t cap)
 {
     str v = http_query_get(c->req.query, str_cstr(name));
@@ -270,6 +279,7 @@ ssize_t http_ctx_query(const struct http_ctx *c, const char *name, char *out, si
     return http_pct_decode(v, out, cap, true);
 }
 
+/* See http.h. */
 str http_ctx_bearer(const struct http_ctx *c)
 {
     str a = http_ctx_header(c, "Authorization");
@@ -278,26 +288,31 @@ str http_ctx_bearer(const struct http_ctx *c)
     return STR_NULL;
 }
 
+/* See http.h. */
 const struct sockaddr_storage *http_ctx_peer(const struct http_ctx *c)
 {
     return &c->c->fi.peer;
 }
 
+/* See http.h. */
 bool http_ctx_secure(const struct http_ctx *c)
 {
     return c->c->fi.transport == TRANSPORT_TLS;
 }
 
+/* See http.h. */
 struct worker *http_ctx_worker(const struct http_ctx *c)
 {
     return c->c->hw->w;
 }
 
+/* See http.h. */
 struct http_server *http_ctx_server(const struct http_ctx *c)
 {
     return c->hs;
 }
 
+/* See http.h. */
 int http_ctx_add_header(struct http_ctx *c, const char *name, const char *value)
 {
     if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
@@ -305,6 +320,7 @@ int http_ctx_add_header(struct http_ctx *c, const char *name, const char *value)
     return buf_printf(&c->extra, "%s: %s\r\n", name, value);
 }
 
+/* See http.h. */
 int http_reply(struct http_ctx *x, uint16_t status, const char *ctype, const void *body,
                size_t len)
 {
@@ -312,11 +328,14 @@ int http_reply(struct http_ctx *x, uint16_t status, const char *ctype, const voi
     int rc = -ENOTCONN;
     bool was_busy = c->st == C_BUSY;
     if (!c->gone && c->cur == x) {
-        if (log_enabled(LOG_DEBUG)) {
+        if (c->hw->hs->access_log || log_enabled(LOG_DEBUG)) {
             char a[64];
-            log_debug("http", "%s %.*s %.*s → %u (%zu bytes)",
+            log_write(c->hw->hs->access_log ? LOG_INFO : LOG_DEBUG, "http",
+                      "%s \"%.*s %.*s HTTP/1.%d\" %u %zu %.1fms",
                       net_addr_str(&c->fi.peer, a, sizeof a), STR_FMT(x->req.method_name),
-                      STR_FMT(x->req.target), status, len);
+                      (int)(x->req.target.len > 200 ? 200 : x->req.target.len), x->req.target.s,
+                      x->req.minor, status, x->head_only ? 0 : len,
+                      (double)(clock_mono_us() - x->start_us) / 1000.0);
         }
         rc = http__write_response(c, status, ctype, buf_str(&x->extra), body, len, x->head_only,
                                   x->keep_alive);
@@ -339,6 +358,7 @@ int http_reply(struct http_ctx *x, uint16_t status, const char *ctype, const voi
     return rc;
 }
 
+/* See http.h. */
 int http_reply_json(struct http_ctx *x, uint16_t status, json_t *doc)
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -350,6 +370,7 @@ int http_reply_json(struct http_ctx *x, uint16_t status, json_t *doc)
     return rc;
 }
 
+/* See http.h. */
 int http_reply_error(struct http_ctx *x, uint16_t status, const char *fmt, ...)
 {
     char why[512];
@@ -399,6 +420,7 @@ static int dispatch(struct conn *c, const struct http_request *req, const char *
     memcpy(x->path, path, (size_t)pl + 1);
     x->pathlen = (size_t)pl;
     buf_init(&x->extra, HTTP_EXTRA_MAX);
+    x->start_us = clock_mono_us();
     x->head_only = req->method == HTTP_HEAD;
     x->keep_alive = req->keep_alive && !c->hw->stopping;
     atomic_fetch_add(&c->refs, 1);
@@ -523,6 +545,7 @@ static ssize_t on_data(void *flow_ctx, const char *data, size_t len)
 
 /* ---- connections ---- */
 
+/* See http_int.h. */
 void http__conn_unref(struct conn *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) > 1)
@@ -530,6 +553,7 @@ void http__conn_unref(struct conn *c)
     free(c);
 }
 
+/* See http_int.h. */
 void http__ctx_abandon(struct http_ctx *x)
 {
     struct conn *c = x->c;
@@ -674,6 +698,7 @@ static void web_root_init(struct http_server *hs)
     log_info("http", "web client files from %s", hs->web_root);
 }
 
+/* See http.h. */
 int http_server_new(struct http_server **out, const struct config *cfg, unsigned nworkers,
                     const struct http_deps *deps, char *err, size_t errlen)
 {
@@ -695,6 +720,7 @@ int http_server_new(struct http_server **out, const struct config *cfg, unsigned
         return -ENOMEM;
     }
     hs->lim.max_head = cfg->http.max_header_size;
+    hs->access_log = strcmp(cfg->http.access_log, "on") == 0;
     hs->lim.max_headers = cfg->http.max_headers;
     hs->ops = (struct net_stream_ops){
         .open = on_open,
@@ -727,12 +753,14 @@ int http_server_new(struct http_server **out, const struct config *cfg, unsigned
     return 0;
 }
 
+/* See http.h. */
 int http_server_attach(struct http_server *hs, struct net *net)
 {
     hs->net = net;
     return net_add_stream_listeners(net, &hs->cfg->http.listen, &hs->ops, hs);
 }
 
+/* See http.h. */
 void http_server_free(struct http_server *hs)
 {
     if (!hs)
@@ -771,6 +799,7 @@ static void timer_closed(uv_handle_t *h)
     hw_release(h->data);
 }
 
+/* See http.h. */
 void http_server_worker_start(struct worker *w, void *arg)
 {
     struct http_server *hs = arg;
@@ -793,6 +822,7 @@ void http_server_worker_start(struct worker *w, void *arg)
     atomic_store(&hs->wk[worker_index(w)], w);
 }
 
+/* See http.h. */
 void http_server_worker_stop(struct worker *w, void *arg)
 {
     struct http_server *hs = arg;
@@ -801,6 +831,11 @@ void http_server_worker_stop(struct worker *w, void *arg)
         return;
     hw->stopping = true;
     atomic_store(&hs->wk[worker_index(w)], NULL);
+    /* WebSocket peers hear 1001 Going Away before net closes the flows */
+    struct map_iter it = MAP_ITER_INIT;
+    struct map_entry e;
+    while (map_next(hw->conns, &it, &e))
+        http__ws_going_away(e.val);
     /* the SIP hook (stopped after this one) closes the flows; their close hooks still
      * find hw through the connections, so it is freed only with the timer's close */
     uv_close((uv_handle_t *)&hw->timer, timer_closed);

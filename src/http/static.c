@@ -226,6 +226,7 @@ static void static_done(uv_work_t *req, int status)
     free(j);
 }
 
+/* See http_int.h. */
 void http__static(struct http_ctx *x, void *arg)
 {
     (void)arg;

@@ -20,6 +20,7 @@
 #define CNT(hs, f) atomic_fetch_add_explicit(&(hs)->c.f, 1, memory_order_relaxed)
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+/* See http.h. */
 int http_ws_route_add(struct http_server *hs, const char *path, const char *subprotocol,
                       size_t max_message, const struct http_ws_handlers *h, void *arg)
 {
@@ -167,6 +168,7 @@ static void ws_refuse(struct conn *c, uint16_t status, const char *why, const ch
     net_flow_close(c->hw->nw, c->id, true, why);
 }
 
+/* See http_int.h. */
 int http__ws_upgrade(struct conn *c, const struct ws_route *wr, const struct http_request *req)
 {
     struct http_server *hs = c->hw->hs;
@@ -196,6 +198,13 @@ int http__ws_upgrade(struct conn *c, const struct ws_route *wr, const struct htt
         snprintf(why, sizeof why, "Sec-WebSocket-Protocol must offer '%s'", wr->subprotocol);
         ws_refuse(c, 400, why, "");
         return -EPROTO;
+    }
+    /* RFC 6455 §10.2: a browser names the page's origin; refuse those not listed */
+    str origin = http_header_get(req, STR("Origin"));
+    const char *allowed = hs->cfg->http.ws_origins;
+    if (origin.s && allowed && *allowed && !http_list_has(str_cstr(allowed), origin)) {
+        ws_refuse(c, 403, "This Origin may not open a WebSocket here (http.ws_origins)", "");
+        return -EPERM;
     }
     void *cctx = NULL;
     if (!wr->sip && wr->h.on_open) {
@@ -252,6 +261,7 @@ int http__ws_upgrade(struct conn *c, const struct ws_route *wr, const struct htt
 
 /* ---- frames ---- */
 
+/* See http_int.h. */
 ssize_t http__ws_data(struct conn *c, const char *data, size_t len)
 {
     c->rx = data;
@@ -303,11 +313,13 @@ static bool utf8_ok(const uint8_t *s, size_t n)
     return true;
 }
 
+/* See http_int.h. */
 int http__ws_send_sip(struct conn *c, const void *data, size_t len)
 {
     return ws_queue(c, utf8_ok(data, len) ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, data, len);
 }
 
+/* See http_int.h. */
 void http__ws_tick(struct conn *c, uint64_t now)
 {
     uint64_t every = (uint64_t)c->hw->hs->cfg->http.ws_ping_interval * 1000;
@@ -328,6 +340,17 @@ void http__ws_tick(struct conn *c, uint64_t now)
     }
 }
 
+/* See http_int.h. */
+void http__ws_going_away(struct conn *c)
+{
+    if (c->st != C_WS || !c->ws || !wslay_event_get_write_enabled(c->ws))
+        return;
+    static const char why[] = "server stopping";
+    wslay_event_queue_close(c->ws, 1001, (const uint8_t *)why, sizeof why - 1);
+    ws_flush(c);
+}
+
+/* See http_int.h. */
 void http__ws_closed(struct conn *c)
 {
     struct http_server *hs = c->hw->hs;
@@ -390,11 +413,13 @@ static int ws_post(struct http_server *hs, uint64_t id, uint8_t opcode, uint16_t
     return 0;
 }
 
+/* See http.h. */
 int http_ws_send(struct http_server *hs, uint64_t ws_id, bool binary, const void *data, size_t len)
 {
     return ws_post(hs, ws_id, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, 0, data, len);
 }
 
+/* See http.h. */
 int http_ws_close(struct http_server *hs, uint64_t ws_id, uint16_t code, const char *reason)
 {
     size_t n = reason ? strlen(reason) : 0;

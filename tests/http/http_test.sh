@@ -36,7 +36,8 @@ ARGS=(--set sip.listen=udp:127.0.0.1:$SP,tcp:127.0.0.1:$SP --set http.listen=tcp
       --set turn.listen=udp:127.0.0.1:$TP --set turn.rest_secret=turnsecret
       --set http.web_root="$T/web" --set http.header_timeout=2 --set http.body_timeout=2
       --set http.keepalive_timeout=3 --set http.max_body_size=64K --set server.secret=$SECRET
-      --set auth.max_failures=5 --set server.workers=2)
+      --set auth.max_failures=5 --set server.workers=2 --set http.access_log=on
+      --set "http.ws_origins=http://127.0.0.1:18000, https://rtc.example.com")
 mkdir -p "$T/srv"
 for u in alice bob carol; do
     "$RTCCTL" --set server.data_dir="$T/srv" user add $u --password pw >/dev/null
@@ -218,5 +219,7 @@ EOF
 then ok "/metrics parses as Prometheus text, every name rtcd_*"; else not_ok "/metrics parses" "$(head -5 "$T/metrics.txt")"; fi
 expect_match "/metrics counts the throttled logins" 'rtcd_http_logins_total\{result="failed"\} [1-9]' "$(cat "$T/metrics.txt")"
 
+expect_match "http.access_log=on: one info line per request" \
+    'INFO  http: 127\.0\.0\.1:[0-9]+ "GET /app\.js HTTP/1\.1" 200 20 [0-9.]+ms' "$(cat "$T/srv.log")"
 stop_pid "$RTCD_PID" && ok "rtcd stops cleanly" || not_ok "rtcd stops cleanly"
 finish

@@ -166,6 +166,21 @@ def wire(port):
                                b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
     check("WebSocket version 8 → 426 with Sec-WebSocket-Version: 13",
           st == 426 and hd.get("sec-websocket-version") == "13", (st, hd))
+    up = (b"GET /sip HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+          b"Sec-WebSocket-Protocol: sip\r\n")
+    (st, hd, b), _ = one(port, up + b"Origin: https://evil.example\r\n\r\n")
+    check("WebSocket from an Origin not in http.ws_origins → 403", st == 403, (st, b))
+    s = conn(port)
+    s.sendall(up + b"Origin: http://127.0.0.1:18000\r\n\r\n")
+    r = s.recv(4096)
+    check("WebSocket from a listed Origin → 101", r.startswith(b"HTTP/1.1 101"), r[:40])
+    s.close()
+    s = conn(port)
+    s.sendall(up + b"\r\n")
+    r = s.recv(4096)
+    check("WebSocket without Origin (not a browser) → 101", r.startswith(b"HTTP/1.1 101"), r[:40])
+    s.close()
 
 
 def slow(port, timeout):

@@ -40,5 +40,10 @@ r=$(curl -sk -X POST https://127.0.0.1:$TLSP/api/v1/login -H 'Content-Type: appl
 expect_match "login over HTTPS gives a wss:// SIP WebSocket URI" '"ws_uri":"wss://127.0.0.1:18022/sip"' "$r"
 r=$(curl -s http://127.0.0.1:$HP/metrics)
 expect_match "/metrics counts WebSocket messages" 'rtcd_websocket_messages_total\{direction="in"\} [1-9]' "$r"
+python3 "$here/wsclient.py" away --http $HP --wait 10 >"$T/away.out" 2>&1 &
+away=$!
+for i in $(seq 1 50); do grep -q READY "$T/away.out" 2>/dev/null && break; sleep 0.1; done
 stop_pid "$RTCD_PID" && ok "rtcd stops cleanly" || not_ok "rtcd stops cleanly"
+wait $away
+tally < <(grep -v READY "$T/away.out")
 finish

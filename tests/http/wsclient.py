@@ -529,9 +529,21 @@ def ping_check(a):
     check("an unanswered ping closes the WebSocket", closed)
 
 
+def going_away(a):
+    """A WebSocket open when the server stops gets close 1001."""
+    ws = WS("127.0.0.1", a.http, "/sip")
+    print("READY", flush=True)
+    try:
+        op, data = ws.recv(timeout=a.wait)
+        code = struct.unpack("!H", data[:2])[0] if op == 8 and len(data) >= 2 else None
+        check("server stop sends close 1001 to WebSocket peers", code == 1001, f"{op} {data!r}")
+    except Exception as e:
+        check("server stop sends close 1001 to WebSocket peers", False, repr(e))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["sip", "ping"])
+    ap.add_argument("cmd", choices=["sip", "ping", "away"])
     ap.add_argument("--http", type=int, required=True)
     ap.add_argument("--sip", type=int, default=0)
     ap.add_argument("--max", type=int, default=65536)
@@ -540,7 +552,7 @@ def main():
     a = ap.parse_args()
     WS.tls = a.tls
     try:
-        sip_checks(a) if a.cmd == "sip" else ping_check(a)
+        {"sip": sip_checks, "ping": ping_check, "away": going_away}[a.cmd](a)
     except Exception as e:
         check("no exception", False, repr(e))
 
