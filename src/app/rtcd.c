@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "stun/stun.h"
 #include "svc/home.h"
+#include "svc/presence.h"
 
 #define MAX_SETS 256
 
@@ -208,22 +209,24 @@ static void core_metrics(void *arg, struct http_metrics_out *o)
                 "kind=\"send\"", (double)ns.send_errors);
     http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
                 "kind=\"sip_parse\"", (double)st.parse_errors);
-    /* PRESENCE: the presence agent (branch `presence`) should add its own collector with
-     * http_metrics_add and the real count; drop this placeholder when it does */
-    http_metric(o, "rtcd_subscriptions", HTTP_METRIC_GAUGE,
-                "active SUBSCRIBE dialogs (0 until the presence agent is merged)", NULL, 0);
     http_metric(o, "rtcd_users", HTTP_METRIC_GAUGE, "users in the credential table", NULL,
                 s->creds ? (double)store_creds_count(s->creds) : 0);
+}
+
+static void rules_changed(void *ctx, str owner)
+{
+    if (ctx)
+        pres_rules_changed(ctx, owner);
 }
 
 /* The HTTP server on http.listen, sharing the SIP server's transports. -1 when it fails. */
 static int http_start(struct server *s)
 {
     char err[512];
-    /* PRESENCE: when branch `presence` is merged, let the API tell the agent about changed
-     * rules and contacts:  deps.rules_changed = <adapter calling pres_rules_changed>;
-     *                      deps.rules_ctx = home_presence(s->home);  */
-    struct http_deps deps = { .store = s->store, .creds = s->creds };
+    /* the API tells the presence agent about changed rules and contact lists */
+    struct http_deps deps = { .store = s->store, .creds = s->creds,
+                              .rules_changed = rules_changed,
+                              .rules_ctx = s->home ? home_presence(s->home) : NULL };
     int rc = http_server_new(&s->http, &s->cfg, worker_count(&s->cfg), &deps, err, sizeof err);
     if (rc < 0) {
         log_error("rtcd", "%s", err);

@@ -464,6 +464,17 @@ static void home_metrics(void *arg, struct http_metrics_out *o)
                 "registered contacts (bindings) in the location table", NULL, (double)bindings);
     http_metric(o, "rtcd_registered_users", HTTP_METRIC_GAUGE,
                 "addresses-of-record with at least one binding", NULL, (double)aors);
+    struct pres_stats ps;
+    pres_stats(h->pres, &ps);
+    http_metric(o, "rtcd_subscriptions", HTTP_METRIC_GAUGE,
+                "active presence subscriptions (SUBSCRIBE dialogs)", NULL,
+                (double)ps.subscriptions);
+    http_metric(o, "rtcd_publications", HTTP_METRIC_GAUGE, "live PUBLISHed presence documents",
+                NULL, (double)ps.publications);
+    http_metric(o, "rtcd_notifies_total", HTTP_METRIC_COUNTER, "NOTIFYs sent, by outcome",
+                "outcome=\"sent\"", (double)ps.notifies_sent);
+    http_metric(o, "rtcd_notifies_total", HTTP_METRIC_COUNTER, "NOTIFYs sent, by outcome",
+                "outcome=\"failed\"", (double)ps.notifies_failed);
 }
 
 int home_metrics_register(struct home *h, struct http_server *hs)
