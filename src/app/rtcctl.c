@@ -24,6 +24,8 @@ static const struct rtcctl_cmd commands[] = {
     { "stats", "what the store holds", rtcctl_cmd_stats },
     { "audit", "the log of administrative changes", rtcctl_cmd_audit },
     { "migrate", "copy the store to PostgreSQL (--to postgresql://...)", rtcctl_cmd_migrate },
+    { "app", "API apps (notify, bots, channels): add, list, show, del, rotate", rtcctl_cmd_app },
+    { "channel", "publish/subscribe channels and who may use them", rtcctl_cmd_channel },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -21,6 +21,8 @@ int rtcctl_cmd_messages(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_stats(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_audit(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_migrate(struct rtcctl *ctl, int argc, char **argv);
+int rtcctl_cmd_app(struct rtcctl *ctl, int argc, char **argv);
+int rtcctl_cmd_channel(struct rtcctl *ctl, int argc, char **argv);
 
 /* Opens the configured store; on failure prints the reason and returns NULL. */
 struct store *rtcctl_store_open(struct rtcctl *ctl);

@@ -124,6 +124,41 @@ static const struct migration migrations[] = {
      " expires_ms BIGINT NOT NULL, q INTEGER NOT NULL, instance TEXT NOT NULL,"
      " reg_id BIGINT NOT NULL, path TEXT NOT NULL, user_agent TEXT NOT NULL,"
      " received TEXT NOT NULL, PRIMARY KEY (aor, contact));"},
+
+    {4, "apps (notify, bots, channels) and channel rules",
+     /* SQLite */
+     "INSERT INTO meta VALUES ('apps_seq', '0');"
+     "CREATE TABLE app (name TEXT PRIMARY KEY, scopes TEXT NOT NULL, address TEXT NOT NULL,"
+     " webhook TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, rate_per_min INTEGER NOT NULL,"
+     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+     "CREATE TABLE channel (name TEXT PRIMARY KEY, subscribe TEXT NOT NULL,"
+     " publish TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+     "CREATE TRIGGER app_seq_i AFTER INSERT ON app BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER app_seq_u AFTER UPDATE ON app BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER app_seq_d AFTER DELETE ON app BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER channel_seq_i AFTER INSERT ON channel BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER channel_seq_u AFTER UPDATE ON channel BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER channel_seq_d AFTER DELETE ON channel BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;",
+     /* PostgreSQL */
+     "INSERT INTO meta VALUES ('apps_seq', '0');"
+     "CREATE TABLE app (name TEXT PRIMARY KEY, scopes TEXT NOT NULL, address TEXT NOT NULL,"
+     " webhook TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, rate_per_min BIGINT NOT NULL,"
+     " created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+     "CREATE TABLE channel (name TEXT PRIMARY KEY, subscribe TEXT NOT NULL,"
+     " publish TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+     "CREATE FUNCTION rtcd_apps_seq() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+     " UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'apps_seq';"
+     " RETURN NULL; END $f$;"
+     "CREATE TRIGGER app_seq AFTER INSERT OR UPDATE OR DELETE ON app"
+     " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_apps_seq();"
+     "CREATE TRIGGER channel_seq AFTER INSERT OR UPDATE OR DELETE ON channel"
+     " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_apps_seq();"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
