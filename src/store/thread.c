@@ -186,6 +186,10 @@ static void refresh_creds(struct store_thread *t)
 
 static void expire_archive(struct store_thread *t)
 {
+    int64_t gone = 0;
+    if (store_offline_expire(t->s, (int64_t)clock_wall_ms(), &gone) == 0 && gone)
+        log_info("store", "removed %lld expired offline message(s)", (long long)gone);
+    store_broadcast_purge(t->s, (int64_t)clock_wall_ms() - 86400000);
     if (!t->o.retention_days)
         return;
     int64_t before = (int64_t)clock_wall_ms() - (int64_t)t->o.retention_days * 86400000;
@@ -372,7 +376,7 @@ struct offline_job {
         char *recipient, *sender, *ctype, *body;
         size_t rlen, slen, clen, blen;
     } f;
-    int64_t created_ms, id;
+    int64_t created_ms, id, expires_ms;
     uint32_t limit;
     store_offline_done_fn done;
     store_offline_list_fn list_done;
@@ -411,7 +415,7 @@ static int enqueue_job(struct store *s, void *arg)
     struct offline_job *j = arg;
     return store__offline_enqueue_in_txn(
         s, str_make(j->f.recipient, j->f.rlen), str_make(j->f.sender, j->f.slen), j->created_ms,
-        str_make(j->f.ctype, j->f.clen), str_make(j->f.body, j->f.blen), &j->id);
+        str_make(j->f.ctype, j->f.clen), str_make(j->f.body, j->f.blen), j->expires_ms, &j->id);
 }
 
 static void enqueue_done(struct worker *w, int rc, void *arg)
@@ -426,6 +430,14 @@ int store_thread_offline_enqueue(struct store_thread *t, struct worker *w, str r
                                  str sender, int64_t created_ms, str content_type, str body,
                                  store_offline_done_fn done, void *ctx)
 {
+    return store_thread_offline_enqueue_ttl(t, w, recipient, sender, created_ms, content_type,
+                                            body, 0, done, ctx);
+}
+
+int store_thread_offline_enqueue_ttl(struct store_thread *t, struct worker *w, str recipient,
+                                     str sender, int64_t created_ms, str content_type, str body,
+                                     int64_t expires_ms, store_offline_done_fn done, void *ctx)
+{
     struct offline_job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
@@ -438,6 +450,7 @@ int store_thread_offline_enqueue(struct store_thread *t, struct worker *w, str r
     j->f.clen = content_type.len;
     j->f.blen = body.len;
     j->created_ms = created_ms;
+    j->expires_ms = expires_ms;
     j->done = done;
     j->ctx = ctx;
     if (!j->f.recipient || !j->f.sender || !j->f.ctype || !j->f.body) {

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "sip/txn.h"
+#include "svc/deliver.h"
 #include "svc/location.h"
 #include "svc/registrar.h"
 
@@ -29,6 +30,7 @@ struct home {
     struct store_creds *creds;
     struct loc_table *loc;
     struct registrar *rg;
+    struct deliver *dl;
     pthread_mutex_t lock;  /* guards waiting */
     struct map *waiting;   /* user → 1: has offline messages; 2: being delivered */
     uint64_t last_trim;    /* worker 0's clock, ms */
@@ -329,6 +331,30 @@ static void registered(void *ctx, struct core_req *r)
     fetch_next(d, r->sw);
 }
 
+/* ---- server-originated messages (svc/deliver) ---- */
+
+static void deliver_stored(void *ctx, str user)
+{
+    mark_waiting(ctx, user, 1);
+}
+
+static void worker_start(void *ctx, struct sip_worker *sw)
+{
+    struct home *h = ctx;
+    deliver_worker_start(h->dl, sw);
+}
+
+static void worker_stop(void *ctx, struct sip_worker *sw)
+{
+    struct home *h = ctx;
+    deliver_worker_stop(h->dl, sw);
+}
+
+struct deliver *home_deliver(struct home *h)
+{
+    return h->dl;
+}
+
 /* ---- housekeeping ---- */
 
 static void tick(void *ctx, struct sip_worker *sw, uint64_t now)
@@ -362,6 +388,8 @@ void home_services(struct home *h, struct core_services *out)
     out->registered = registered;
     out->message = message;
     out->tick = tick;
+    out->worker_start = worker_start;
+    out->worker_stop = worker_stop;
 }
 
 int home_new(struct home **out, const struct config *cfg, struct sip_server *srv,
@@ -382,6 +410,12 @@ int home_new(struct home **out, const struct config *cfg, struct sip_server *srv
         home_free(h);
         return -ENOMEM;
     }
+    struct deliver_params dp = { .srv = srv, .st = st, .lookup = lookup,
+                                 .stored = deliver_stored, .ctx = h };
+    if (deliver_new(&h->dl, &dp) < 0) {
+        home_free(h);
+        return -ENOMEM;
+    }
     *out = h;
     return 0;
 }
@@ -390,6 +424,7 @@ void home_free(struct home *h)
 {
     if (!h)
         return;
+    deliver_free(h->dl);
     registrar_free(h->rg);
     loc_free(h->loc);
     map_free(h->waiting);
