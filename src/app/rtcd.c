@@ -20,7 +20,9 @@
 #include "core/core.h"
 #include "store/store.h"
 #include "stun/stun.h"
+#include "svc/apps.h"
 #include "svc/home.h"
+#include "svc/webhook.h"
 
 #define MAX_SETS 256
 
@@ -124,6 +126,7 @@ struct server {
     struct store_thread *store;  /* owns the database connection */
     struct sip_server *sip;
     struct home *home;
+    struct apps *apps;           /* notify API, bots, channels */
     int stop_signal;
 };
 
@@ -153,6 +156,12 @@ static int sip_start(struct server *s)
     }
     struct core_services svc;
     home_services(s->home, &svc);
+    if (s->apps) {
+        svc.app_request = apps_sip_request;
+        svc.app_ctx = s->apps;
+        apps_attach(s->apps, &(struct apps_deps){ s->sip, home_deliver(s->home), s->store,
+                                                  s->creds });
+    }
     sip_server_set_services(s->sip, &svc);
     rc = home_load(s->home);
     if (rc < 0)
@@ -186,7 +195,10 @@ static int store_start(struct server *s)
         return -1;
     }
     rc = store_creds_new(&s->creds);
-    struct store_thread_opts o = { .retention_days = s->cfg.store.archive_retention_days };
+    if (rc == 0)
+        rc = apps_new(&s->apps, &s->cfg);
+    struct store_thread_opts o = { .retention_days = s->cfg.store.archive_retention_days,
+                                   .on_poll = apps_store_poll, .poll_ctx = s->apps };
     if (rc == 0)
         rc = store_thread_start(&s->store, st, s->creds, &o);
     if (rc < 0) {
@@ -197,6 +209,8 @@ static int store_start(struct server *s)
         store_close(st);
         store_creds_free(s->creds);
         s->creds = NULL;
+        apps_free(s->apps);
+        s->apps = NULL;
         return -1;
     }
     log_info("rtcd", "store: %s, schema version %d, realm %s, %zu user(s)",
@@ -212,6 +226,8 @@ static void store_stop(struct server *s)
 {
     store_thread_stop(s->store); /* runs queued jobs, then closes the store */
     s->store = NULL;
+    apps_free(s->apps); /* after the store thread: its poll reloads the apps */
+    s->apps = NULL;
     store_creds_free(s->creds);
     s->creds = NULL;
 }
@@ -272,6 +288,9 @@ static int services_new(struct server *s)
             return -EINVAL;
         s->hooks[s->nhooks++] = (struct worker_hooks){ sip_server_worker_start,
                                                        sip_server_worker_stop, s->sip };
+        if (s->apps)
+            s->hooks[s->nhooks++] = (struct worker_hooks){ apps_worker_start, apps_worker_stop,
+                                                           s->apps };
     }
     if (all || strcmp(s->only, "turn") == 0) {
         /* REST and turn.users credentials need nothing; store users come through
@@ -388,6 +407,7 @@ int main(int argc, char **argv)
         return 2;
     }
     rc = run(&s);
+    webhook_global_cleanup();
     log_close();
     config_free(&s.cfg);
     return rc;

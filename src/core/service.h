@@ -65,6 +65,10 @@ struct core_services {
     void (*registered)(void *ctx, struct core_req *r);
     /* A MESSAGE for a local user is being routed (archive it). */
     void (*message)(void *ctx, struct core_req *r);
+    /* A request for an address that belongs to an app or a channel (svc/apps), asked
+     * before the user lookup: true when it answered. app_ctx is its own context. */
+    bool (*app_request)(void *app_ctx, struct core_req *r);
+    void *app_ctx;
     /* Once a second on every worker. */
     void (*tick)(void *ctx, struct sip_worker *sw, uint64_t now);
     /* A worker starts / stops (on its thread). */

@@ -127,14 +127,18 @@ def main():
     ap.add_argument("--no-register", action="store_true")
     ap.add_argument("--keep", action="store_true", help="listen: do not unregister at the end")
     ap.add_argument("--alg", default="MD5", choices=["MD5", "SHA-256"])
+    ap.add_argument("--body", action="append",
+                    help="send: these bodies in order (instead of --count/--prefix)")
+    ap.add_argument("--show-from", action="store_true",
+                    help="listen: print 'FROM <uri> <body>' lines instead of 'GOT <body>'")
     a = ap.parse_args()
     global ALG
     ALG = a.alg
     ua = UA(a.server, a.user, a.password, a.port)
     host = a.server
     if a.cmd == "send":
-        for i in range(1, a.count + 1):
-            body = f"{a.prefix}-{i}"
+        bodies = a.body or [f"{a.prefix}-{i}" for i in range(1, a.count + 1)]
+        for body in bodies:
             st = ua.transact("MESSAGE", f"sip:{a.to}@localhost", f"<sip:{a.to}@localhost>", body)
             if 200 <= st < 300:
                 print(f"ACKED {body} {st}", flush=True)
@@ -170,7 +174,13 @@ def main():
                 answer(ua, data, addr)
                 if key not in seen:
                     seen.add(key)
-                    print("GOT " + data.split("\r\n\r\n", 1)[1], flush=True)
+                    body = data.split("\r\n\r\n", 1)[1]
+                    if a.show_from:
+                        fr = re.search(r"(?im)^(?:from|f):[^<\r\n]*<([^>]*)>", data)
+                        body = body.replace("\r\n", "\\n").replace("\n", "\\n")
+                        print(f"FROM {fr.group(1) if fr else '?'} {body}", flush=True)
+                    else:
+                        print("GOT " + body, flush=True)
         if not a.keep:
             contact = f"Contact: <sip:{a.user}@127.0.0.1:{ua.port}>\r\nExpires: 0\r\n"
             ua.transact("REGISTER", f"sip:{host}", f"<sip:{a.user}@localhost>", "", contact)
