@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "net/worker.h"
 #include "core/core.h"
+#include "http/http.h"
 #include "store/store.h"
 #include "stun/stun.h"
 #include "svc/apps.h"
@@ -125,6 +126,7 @@ struct server {
     struct store_creds *creds;   /* read by workers: SIP digest, TURN */
     struct store_thread *store;  /* owns the database connection */
     struct sip_server *sip;
+    struct http_server *http;
     struct home *home;
     struct apps *apps;           /* notify API, bots, channels */
     int stop_signal;
@@ -166,6 +168,73 @@ static int sip_start(struct server *s)
     rc = home_load(s->home);
     if (rc < 0)
         log_warn("rtcd", "registrations not restored: %s", strerror(-rc));
+    return 0;
+}
+
+/* Prometheus collectors for what rtcd.c can see: SIP core, transports, store. */
+static void core_metrics(void *arg, struct http_metrics_out *o)
+{
+    struct server *s = arg;
+    struct sip_server_stats st;
+    sip_server_stats(s->sip, &st);
+    struct net_stats ns;
+    net_get_stats(sip_server_net(s->sip), &ns);
+    http_metric(o, "rtcd_sip_requests_total", HTTP_METRIC_COUNTER, "SIP requests received",
+                NULL, (double)st.requests);
+    http_metric(o, "rtcd_sip_responses_total", HTTP_METRIC_COUNTER, "SIP responses received",
+                NULL, (double)st.responses);
+    http_metric(o, "rtcd_sip_parse_errors_total", HTTP_METRIC_COUNTER,
+                "SIP messages that did not parse", NULL, (double)st.parse_errors);
+    http_metric(o, "rtcd_sip_transactions_total", HTTP_METRIC_COUNTER,
+                "SIP requests handled by transactions (requests received)", NULL,
+                (double)st.requests);
+    http_metric(o, "rtcd_registrations_total", HTTP_METRIC_COUNTER,
+                "REGISTER requests answered 2xx", NULL, (double)st.registrations);
+    http_metric(o, "rtcd_auth_failures_total", HTTP_METRIC_COUNTER,
+                "failed SIP digest authentications", NULL, (double)st.auth_failures);
+    static const char *mh = "SIP messages carried, by transport and direction";
+    http_metric(o, "rtcd_messages_total", HTTP_METRIC_COUNTER, mh,
+                "transport=\"udp\",direction=\"in\"", (double)ns.udp_rx);
+    http_metric(o, "rtcd_messages_total", HTTP_METRIC_COUNTER, mh,
+                "transport=\"udp\",direction=\"out\"", (double)ns.udp_tx);
+    http_metric(o, "rtcd_messages_total", HTTP_METRIC_COUNTER, mh,
+                "transport=\"stream\",direction=\"in\"", (double)ns.tcp_rx);
+    http_metric(o, "rtcd_messages_total", HTTP_METRIC_COUNTER, mh,
+                "transport=\"stream\",direction=\"out\"", (double)ns.tcp_tx);
+    http_metric(o, "rtcd_connections", HTTP_METRIC_GAUGE,
+                "open stream connections (SIP TCP, HTTP and WebSocket together)",
+                "transport=\"all_streams\"", (double)ns.tcp_open);
+    http_metric(o, "rtcd_connections_refused_total", HTTP_METRIC_COUNTER,
+                "stream connections refused by limits", NULL, (double)ns.tcp_refused);
+    http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
+                "kind=\"framing\"", (double)ns.frame_errors);
+    http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
+                "kind=\"send\"", (double)ns.send_errors);
+    http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
+                "kind=\"sip_parse\"", (double)st.parse_errors);
+    http_metric(o, "rtcd_users", HTTP_METRIC_GAUGE, "users in the credential table", NULL,
+                s->creds ? (double)store_creds_count(s->creds) : 0);
+}
+
+/* The HTTP server on http.listen, sharing the SIP server's transports. -1 when it fails. */
+static int http_start(struct server *s)
+{
+    char err[512];
+    struct http_deps deps = { .store = s->store, .creds = s->creds };
+    int rc = http_server_new(&s->http, &s->cfg, worker_count(&s->cfg), &deps, err, sizeof err);
+    if (rc < 0) {
+        log_error("rtcd", "%s", err);
+        return -1;
+    }
+    rc = http_server_attach(s->http, sip_server_net(s->sip));
+    if (rc == 0)
+        rc = http_metrics_add(s->http, core_metrics, s);
+    if (rc == 0)
+        rc = home_metrics_register(s->home, s->http);
+    if (rc < 0) {
+        log_error("rtcd", "http: %s", strerror(-rc));
+        return -1;
+    }
     return 0;
 }
 
@@ -280,9 +349,6 @@ static int turn_lookup(void *ctx, const char *user_c, const char *realm_c, uint8
 static int services_new(struct server *s)
 {
     bool all = s->only == NULL;
-    if (all && s->cfg.http.listen.n)
-        log_warn("rtcd", "http.listen: the HTTP server (web client, API, WebSocket) is not "
-                         "served yet; the addresses are ignored");
     if (all || strcmp(s->only, "sip") == 0) {
         if (sip_start(s) < 0)
             return -EINVAL;
@@ -291,6 +357,14 @@ static int services_new(struct server *s)
         if (s->apps)
             s->hooks[s->nhooks++] = (struct worker_hooks){ apps_worker_start, apps_worker_stop,
                                                            s->apps };
+    }
+    if (all && s->cfg.http.listen.n) {
+        /* the HTTP listeners are flows of the SIP server's transports, so that SIP reaches
+         * browsers on their WebSocket; its hook runs after the SIP one (net is up) */
+        if (http_start(s) < 0)
+            return -EINVAL;
+        s->hooks[s->nhooks++] = (struct worker_hooks){ http_server_worker_start,
+                                                       http_server_worker_stop, s->http };
     }
     if (all || strcmp(s->only, "turn") == 0) {
         /* REST and turn.users credentials need nothing; store users come through
@@ -317,6 +391,8 @@ static int services_error(struct server *s)
 
 static void services_free(struct server *s)
 {
+    http_server_free(s->http);
+    s->http = NULL;
     turn_service_free(s->turn);
     s->turn = NULL;
 }

@@ -79,6 +79,14 @@ struct config {
         char *web_root;
         uint32_t max_header_size;
         uint32_t max_body_size;
+        uint32_t max_headers;
+        uint32_t header_timeout;    /* seconds for a request head, from its first byte */
+        uint32_t body_timeout;      /* seconds for a request body, from the end of its head */
+        uint32_t keepalive_timeout; /* seconds an idle keep-alive connection stays open */
+        uint32_t ws_max_message;    /* bytes, WebSocket endpoints other than /sip */
+        uint32_t ws_ping_interval;  /* seconds of WebSocket silence before a ping */
+        uint32_t token_lifetime;    /* seconds a login token is valid */
+        char *ws_uri;               /* SIP WebSocket URI told to clients; empty = from Host */
     } http;
     struct {
         struct listen_list listen;

@@ -262,6 +262,7 @@ struct handover {
 };
 
 static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed);
+static unsigned parse_flags(const struct net_rx *rx);
 
 /*
  * A request whose start line is malformed has no header index, so nothing to answer
@@ -302,8 +303,7 @@ static void reply_to_broken(struct sip_worker *sw, const struct sip_msg *bad,
     sip_msg_init(&m, sw->hdrs2, sw->srv->lim.max_headers);
     struct sip_limits lim = sw->srv->lim;
     lim.max_message_size = (uint32_t)b->len;
-    sip_msg_parse(&m, (const char *)b->data, b->len, &lim,
-                  rx->transport == TRANSPORT_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM);
+    sip_msg_parse(&m, (const char *)b->data, b->len, &lim, parse_flags(rx));
     if (m.is_request)
         core__reply_stateless(sw, &m, rx, bad->err.status, str_cstr(bad->err.reason));
 }
@@ -320,9 +320,14 @@ static void on_handover(struct worker *w, void *arg)
     free(h);
 }
 
+/* A UDP datagram and a WebSocket message (RFC 7118 §5: one per frame, Content-Length
+ * optional) are whole messages; a TCP/TLS message was framed by Content-Length. */
 static unsigned parse_flags(const struct net_rx *rx)
 {
-    return rx->transport == TRANSPORT_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM;
+    return rx->transport == TRANSPORT_UDP || rx->transport == TRANSPORT_WS ||
+                   rx->transport == TRANSPORT_WSS
+               ? SIP_PARSE_DATAGRAM
+               : SIP_PARSE_STREAM;
 }
 
 static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
@@ -659,6 +664,11 @@ void sip_server_worker_stop(struct worker *w, void *server)
     sw->closing = 2;
     uv_close((uv_handle_t *)&sw->tick, tick_closed);
     uv_close((uv_handle_t *)&sw->second, tick_closed);
+}
+
+struct net *sip_server_net(struct sip_server *s)
+{
+    return s->net;
 }
 
 void sip_server_stats(const struct sip_server *s, struct sip_server_stats *o)

@@ -44,5 +44,8 @@ void sip_server_worker_stop(struct worker *w, void *server);
 /* The first error a worker met while starting (0 = none). */
 int sip_server_start_error(const struct sip_server *s);
 void sip_server_stats(const struct sip_server *s, struct sip_server_stats *out);
+/* The transports (borrowed for the server's life): other stream protocols add listeners
+ * to it (HTTP and SIP over WebSocket) so that SIP reaches their flows. */
+struct net *sip_server_net(struct sip_server *s);
 
 #endif

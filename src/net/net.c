@@ -24,6 +24,8 @@
 #define READ_CHUNK 16384
 #define SWEEP_MS 1000
 #define FLOW_ID_SHIFT 48
+#define NET_MAX_LISTEN (2 * CONFIG_MAX_LISTEN)
+#define DRAIN_MS 2000 /* a gracefully closed flow waits this long for the peer's close */
 
 struct counters {
     _Atomic uint64_t udp_rx, udp_tx, tcp_rx, tcp_tx;
@@ -33,13 +35,18 @@ struct counters {
 
 struct net {
     struct listen_list listen;
+    /* stream listeners of other kinds (HTTP): after the SIP ones, same indexes as bound_port */
+    struct listen_addr app_listen[CONFIG_MAX_LISTEN];
+    size_t n_app;
+    const struct net_stream_ops *app_ops;
+    void *app_ctx;
     struct net_limits lim;
     struct net_handlers h;
     unsigned nworkers;
     struct net_worker **workers; /* by worker index; each slot read only on its own worker */
     struct worker *_Atomic *wk;  /* by worker index, set at start, read by any worker */
     pthread_mutex_t lock;        /* guards bound ports and per_ip */
-    uint16_t bound_port[CONFIG_MAX_LISTEN];
+    uint16_t bound_port[NET_MAX_LISTEN];
     struct map *per_ip; /* raw address bytes → connection count (as uintptr_t) */
     pthread_mutex_t flows_lock;
     struct map *alive; /* every open flow id (any worker) → 1 */
@@ -57,6 +64,8 @@ struct tcp_listener {
     uv_tcp_t h;
     struct sockaddr_storage local;
     struct net_worker *nw;
+    bool app; /* an app_listen entry: flows use the stream ops */
+    enum transport transport;
 };
 
 struct flow {
@@ -71,6 +80,11 @@ struct flow {
     int pins;
     bool connected, closing, counted;
     uv_connect_t connect;
+    const struct net_stream_ops *ops; /* another protocol's flow (HTTP), else SIP */
+    void *app;                        /* its per-flow context */
+    bool draining, in_data;
+    uint64_t drain_until;
+    uv_shutdown_t shutdown;
 };
 
 struct net_worker {
@@ -79,7 +93,7 @@ struct net_worker {
     uv_loop_t *loop;
     struct udp_sock udp[CONFIG_MAX_LISTEN];
     size_t n_udp;
-    struct tcp_listener tcp[CONFIG_MAX_LISTEN];
+    struct tcp_listener tcp[NET_MAX_LISTEN];
     size_t n_tcp;
     struct map *flows;   /* id → flow */
     struct map *by_addr; /* peer address bytes → flow, for reuse */
@@ -311,6 +325,8 @@ static void flow_freed(uv_handle_t *h)
 {
     struct flow *f = h->data;
     struct net_worker *nw = f->nw;
+    if (f->ops && f->app)
+        f->ops->close(f->app);
     buf_free(&f->in);
     buf_free(&f->pending);
     free(f);
@@ -396,6 +412,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     struct flow *f = h->data;
+    if (f->draining)
+        buf_reset(&f->in);
     size_t room = f->in.max - f->in.len;
     size_t want = room < READ_CHUNK ? room : READ_CHUNK;
     if (want == 0 || buf_reserve(&f->in, want) < 0) {
@@ -427,10 +445,38 @@ static void skip_keepalives(struct flow *f)
     }
 }
 
+/* Another protocol's flow: its data hook consumes what it can. Not re-entered. */
+static void deliver_app(struct flow *f)
+{
+    if (f->in_data)
+        return;
+    while (!f->closing && !f->draining && f->in.len) {
+        f->in_data = true;
+        ssize_t r = f->ops->data(f->app, (const char *)f->in.data, f->in.len);
+        f->in_data = false;
+        if (f->closing)
+            return;
+        if (r < 0 || (size_t)r > f->in.len) {
+            CNT_ADD(f->nw->net, frame_errors, 1);
+            flow_close(f, "protocol error");
+            return;
+        }
+        if (r == 0 || f->draining)
+            break;
+        buf_consume(&f->in, (size_t)r);
+    }
+    if (f->draining)
+        buf_reset(&f->in);
+}
+
 static void deliver_stream(struct flow *f)
 {
     struct net_worker *nw = f->nw;
     struct net *n = nw->net;
+    if (f->ops) {
+        deliver_app(f);
+        return;
+    }
     while (!f->closing && f->in.len) {
         skip_keepalives(f);
         if (!f->in.len || (f->in.len < 4 && str_has_prefix(STR("\r\n\r\n"), buf_str(&f->in))))
@@ -474,6 +520,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (nread == 0)
         return;
+    if (f->draining)
+        return; /* a gracefully closed flow: input is discarded until the peer closes */
     f->in.len += (size_t)nread;
     f->last_ms = clock_mono_ms();
     deliver_stream(f);
@@ -502,6 +550,10 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     struct flow *f = flow_new(nw);
+    if (f && l->app) {
+        f->ops = n->app_ops;
+        f->in.max = n->app_ops->max_buffer;
+    }
     if (!f) {
         uv_tcp_t tmp; /* take the connection off the queue and drop it */
         if (uv_tcp_init(nw->loop, &tmp) == 0) {
@@ -539,6 +591,19 @@ static void on_connection(uv_stream_t *server, int status)
     CNT_ADD(n, tcp_open, 1);
     uint8_t k[18];
     size_t kl = addr_key(&f->peer, k, true);
+    if (f->ops) {
+        struct net_flow_info fi = { .transport = l->transport, .peer = f->peer,
+                                    .peerlen = f->peerlen, .local = l->local };
+        int len2 = sizeof fi.local;
+        uv_tcp_getsockname(&f->tcp, (struct sockaddr *)&fi.local, &len2);
+        if (f->ops->open(n->app_ctx, nw, f->id, &fi, &f->app) < 0) {
+            f->app = NULL;
+            flow_close(f, "refused by its protocol");
+            return;
+        }
+        flow_started(f);
+        return; /* not reused for SIP sends by address */
+    }
     map_set_str(nw->by_addr, str_make((char *)k, kl), f, NULL);
     flow_started(f);
 }
@@ -561,7 +626,7 @@ static void on_written(uv_write_t *req, int status)
 
 static int flow_write(struct flow *f, const void *data, size_t len)
 {
-    if (f->closing)
+    if (f->closing || f->draining)
         return -ENOTCONN;
     if (!f->connected)
         return buf_append(&f->pending, data, len);
@@ -664,7 +729,7 @@ static void on_sweep(uv_timer_t *t)
     /* flow_close changes the map: collect a bounded batch, close it, go on next tick. */
     while (n < sizeof batch / sizeof batch[0] && map_next(nw->flows, &it, &e)) {
         struct flow *f = e.val;
-        if (f->pins == 0 && now - f->last_ms > idle)
+        if (f->draining ? now > f->drain_until : !f->ops && f->pins == 0 && now - f->last_ms > idle)
             batch[n++] = f;
     }
     for (size_t i = 0; i < n; i++)
@@ -744,10 +809,16 @@ fail:;
     return -e;
 }
 
+/* Listener i: the SIP ones first, then the other stream kinds. */
+static struct listen_addr *listen_entry(struct net *n, size_t i)
+{
+    return i < n->listen.n ? &n->listen.v[i] : &n->app_listen[i - n->listen.n];
+}
+
 /* The listening address for entry i, with a port 0 resolved by the first worker. */
 static struct sockaddr_storage listen_addr(struct net *n, size_t i)
 {
-    struct sockaddr_storage a = n->listen.v[i].addr;
+    struct sockaddr_storage a = listen_entry(n, i)->addr;
     pthread_mutex_lock(&n->lock);
     if (net_addr_port(&a) == 0 && n->bound_port[i])
         set_port(&a, n->bound_port[i]);
@@ -760,8 +831,8 @@ static void remember_port(struct net *n, size_t i, const struct sockaddr_storage
     pthread_mutex_lock(&n->lock);
     if (!n->bound_port[i]) {
         n->bound_port[i] = net_addr_port(a);
-        if (net_addr_port(&n->listen.v[i].addr) == 0)
-            set_port(&n->listen.v[i].addr, n->bound_port[i]);
+        if (net_addr_port(&listen_entry(n, i)->addr) == 0)
+            set_port(&listen_entry(n, i)->addr, n->bound_port[i]);
     }
     pthread_mutex_unlock(&n->lock);
 }
@@ -789,8 +860,8 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
 
     int rc = 0;
     char a[64];
-    for (size_t i = 0; i < n->listen.n && rc == 0; i++) {
-        const struct listen_addr *la = &n->listen.v[i];
+    for (size_t i = 0; i < n->listen.n + n->n_app && rc == 0; i++) {
+        const struct listen_addr *la = listen_entry(n, i);
         struct sockaddr_storage addr = listen_addr(n, i);
         if (la->transport == TRANSPORT_UDP) {
             int fd = bound_socket(SOCK_DGRAM, &addr, n->lim.udp_rcvbuf);
@@ -821,6 +892,8 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
             l->h.data = l;
             l->nw = nw;
             l->local = addr;
+            l->app = i >= n->listen.n;
+            l->transport = la->transport;
             nw->open_handles++;
             nw->n_tcp++;
             rc = uv_tcp_open(&l->h, fd);
@@ -875,12 +948,20 @@ struct handover {
 };
 
 /* On the flow's owner: the bytes another worker sent. */
+/* One message onto a flow: raw for SIP flows, framed by the protocol for the others. */
+static int flow_send_msg(struct flow *f, const void *data, size_t len)
+{
+    if (f->ops)
+        return f->draining ? -ENOTCONN : f->ops->send(f->app, data, len);
+    return flow_write(f, data, len);
+}
+
 static void send_on_owner(struct worker *w, void *arg)
 {
     struct handover *h = arg;
     struct net_worker *nw = h->net->workers[worker_index(w)];
     struct flow *f = nw ? map_get_int(nw->flows, h->flow_id) : NULL;
-    if (f && !f->closing && flow_write(f, h->data, h->len) == 0)
+    if (f && !f->closing && flow_send_msg(f, h->data, h->len) == 0)
         CNT_ADD(h->net, tcp_tx, 1);
     else
         CNT_ADD(h->net, send_errors, 1);
@@ -910,7 +991,7 @@ int net_send(struct net_worker *nw, const struct net_dest *d, const void *data, 
         CNT_ADD(n, send_errors, 1);
         return r == UV_EAGAIN ? -EAGAIN : -EIO;
     }
-    if (d->transport != TRANSPORT_TCP)
+    if (d->transport != TRANSPORT_TCP && !d->flow_id)
         return -EAFNOSUPPORT;
     if (d->flow_id) {
         unsigned owner = net_flow_owner(d->flow_id);
@@ -935,7 +1016,7 @@ int net_send(struct net_worker *nw, const struct net_dest *d, const void *data, 
         struct flow *f = map_get_int(nw->flows, d->flow_id);
         if (!f || f->closing)
             return -ENOTCONN;
-        int rc = flow_write(f, data, len);
+        int rc = flow_send_msg(f, data, len);
         if (rc == 0)
             CNT_ADD(n, tcp_tx, 1);
         return rc;
@@ -973,4 +1054,86 @@ void net_flow_pin(struct net_worker *nw, uint64_t flow_id, bool pinned)
         f->pins++;
     else if (f->pins > 0)
         f->pins--;
+}
+
+/* ---- other stream protocols ---- */
+
+int net_add_stream_listeners(struct net *n, const struct listen_list *l,
+                             const struct net_stream_ops *ops, void *ctx)
+{
+    if (!ops || !ops->open || !ops->data || !ops->send || !ops->close || !ops->max_buffer)
+        return -EINVAL;
+    n->app_ops = ops;
+    n->app_ctx = ctx;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct listen_addr *la = &l->v[i];
+        char a[64];
+        if (la->transport != TRANSPORT_TCP) {
+            log_warn("net", "%s:%s: transport not served yet for this listener, skipped",
+                     transport_name(la->transport), net_addr_str(&la->addr, a, sizeof a));
+            continue;
+        }
+        if (n->n_app >= CONFIG_MAX_LISTEN || n->listen.n + n->n_app >= NET_MAX_LISTEN)
+            return -ENOSPC;
+        n->app_listen[n->n_app++] = *la;
+    }
+    return 0;
+}
+
+int net_flow_write(struct net_worker *nw, uint64_t flow_id, const void *data, size_t len)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    if (!f || f->closing || f->draining)
+        return -ENOTCONN;
+    int rc = flow_write(f, data, len);
+    if (rc == 0)
+        CNT_ADD(nw->net, tcp_tx, 1);
+    return rc;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status; /* the flow waits for the peer's close or the drain deadline */
+}
+
+void net_flow_close(struct net_worker *nw, uint64_t flow_id, bool graceful, const char *why)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    if (!f || f->closing)
+        return;
+    if (!graceful || !f->connected) {
+        flow_close(f, why);
+        return;
+    }
+    if (f->draining)
+        return;
+    f->draining = true;
+    f->drain_until = clock_mono_ms() + DRAIN_MS;
+    char a[64];
+    log_debug("net", "tcp flow %llx %s closing: %s", (unsigned long long)f->id,
+              net_addr_str(&f->peer, a, sizeof a), why);
+    if (uv_shutdown(&f->shutdown, (uv_stream_t *)&f->tcp, on_shutdown) < 0)
+        flow_close(f, why);
+}
+
+void net_flow_resume(struct net_worker *nw, uint64_t flow_id)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    if (f && !f->closing)
+        deliver_stream(f);
+}
+
+void net_deliver(struct net_worker *nw, const struct net_rx *rx)
+{
+    struct net *n = nw->net;
+    if (rx->transport == TRANSPORT_WS || rx->transport == TRANSPORT_WSS)
+        CNT_ADD(n, tcp_rx, 1);
+    n->h.recv(n->h.ctx, nw, rx);
+}
+
+bool net_flow_pinned(struct net_worker *nw, uint64_t flow_id)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    return f && f->pins > 0;
 }

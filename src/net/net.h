@@ -116,6 +116,63 @@ bool net_flow_alive(struct net_worker *nw, uint64_t flow_id);
  * keep-alives hold it). Owner's thread only. pinned=false undoes one pin.
  */
 void net_flow_pin(struct net_worker *nw, uint64_t flow_id, bool pinned);
+/* ---- other stream protocols on the same flows (HTTP, WebSocket) ---- */
+
+/* What a stream protocol learns about a new connection. */
+struct net_flow_info {
+    enum transport transport; /* of the listener: TCP, or TLS when the flow is secured */
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    struct sockaddr_storage local;
+};
+
+/*
+ * A listener kind whose flows belong to another protocol than SIP (the HTTP
+ * server): net accepts, reads, writes and closes; these hooks see the bytes.
+ * Every hook runs on the flow's owner thread.
+ */
+struct net_stream_ops {
+    /* A connection was accepted. 0 with *flow_ctx set, or a negative errno (closed at once). */
+    int (*open)(void *ctx, struct net_worker *nw, uint64_t flow_id, const struct net_flow_info *fi,
+                void **flow_ctx);
+    /*
+     * data[0..len) is everything received and not yet consumed. Returns how
+     * many bytes were consumed (0 = wait for more, or for net_flow_resume), or
+     * a negative errno: the flow is closed.
+     */
+    ssize_t (*data)(void *flow_ctx, const char *data, size_t len);
+    /* net_send on this flow (a SIP message from core): frame and write it. 0 or -errno. */
+    int (*send)(void *flow_ctx, const void *data, size_t len);
+    /* The flow is gone (called from the close callback, never inside data): free flow_ctx. */
+    void (*close)(void *flow_ctx);
+    size_t max_buffer; /* unconsumed bytes a flow may hold before it is closed */
+};
+
+/*
+ * Adds stream listeners of another kind (before any worker starts). Their
+ * flows count against the same connection limits, are not swept for
+ * idleness (the protocol times them out itself) and use ops instead of the
+ * framing callback; SIP reaches them through net_send with their flow id.
+ * 0, -ENOSPC (too many listeners), -EINVAL.
+ */
+int net_add_stream_listeners(struct net *n, const struct listen_list *l,
+                             const struct net_stream_ops *ops, void *ctx);
+/* Writes raw bytes on a flow (owner's thread). 0, -ENOTCONN, -ENOBUFS (closed as too slow). */
+int net_flow_write(struct net_worker *nw, uint64_t flow_id, const void *data, size_t len);
+/*
+ * Closes a flow (owner's thread). graceful: after what was written has gone
+ * out, the write side is shut down and input is discarded until the peer
+ * closes (at most 2 s) — so that a final error response is not lost to a
+ * reset. Hooks are told later, from the close callback.
+ */
+void net_flow_close(struct net_worker *nw, uint64_t flow_id, bool graceful, const char *why);
+/* Offers a flow's buffered bytes to its data hook again (after it returned 0 to wait). */
+void net_flow_resume(struct net_worker *nw, uint64_t flow_id);
+/* Hands a message received by a stream protocol (SIP over WebSocket) to the recv handler. */
+void net_deliver(struct net_worker *nw, const struct net_rx *rx);
+/* Whether a flow is pinned (registered): owner's thread. */
+bool net_flow_pinned(struct net_worker *nw, uint64_t flow_id);
+
 /* Reads the counters into *out. */
 void net_get_stats(const struct net *n, struct net_stats *out);
 /* The address a listener of this transport and family is bound to (for Via / Record-Route). */

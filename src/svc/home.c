@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "http/http.h"
 #include "sip/txn.h"
 #include "svc/deliver.h"
 #include "svc/location.h"
@@ -61,6 +62,12 @@ static int credentials(void *ctx, str user, int sha256, char *out, size_t cap)
 static void register_req(void *ctx, struct core_req *r)
 {
     registrar_handle(((struct home *)ctx)->rg, r);
+}
+
+static void flow_closed(void *ctx, uint64_t flow_id)
+{
+    struct home *h = ctx;
+    registrar_flow_closed(h->rg, flow_id, clock_mono_ms());
 }
 
 static int lookup(void *ctx, str user, str domain, uint64_t now, struct core_target *out,
@@ -385,11 +392,27 @@ void home_services(struct home *h, struct core_services *out)
     out->lookup = lookup;
     out->offline = offline;
     out->credentials = credentials;
+    out->flow_closed = flow_closed;
     out->registered = registered;
     out->message = message;
     out->tick = tick;
     out->worker_start = worker_start;
     out->worker_stop = worker_stop;
+}
+
+static void home_metrics(void *arg, struct http_metrics_out *o)
+{
+    struct home *h = arg;
+    size_t aors = 0, bindings = loc_count(h->loc, &aors);
+    http_metric(o, "rtcd_registrations", HTTP_METRIC_GAUGE,
+                "registered contacts (bindings) in the location table", NULL, (double)bindings);
+    http_metric(o, "rtcd_registered_users", HTTP_METRIC_GAUGE,
+                "addresses-of-record with at least one binding", NULL, (double)aors);
+}
+
+int home_metrics_register(struct home *h, struct http_server *hs)
+{
+    return http_metrics_add(hs, home_metrics, h);
 }
 
 int home_new(struct home **out, const struct config *cfg, struct sip_server *srv,

@@ -37,4 +37,8 @@ struct deliver *home_deliver(struct home *h);
  * thread stops). Blocks until saved. */
 int home_save(struct home *h);
 
+struct http_server;
+/* Adds the registrar's gauges to /metrics (before the workers start). 0 or -errno. */
+int home_metrics_register(struct home *h, struct http_server *hs);
+
 #endif

@@ -4,6 +4,7 @@
 #include "svc/registrar.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,28 +12,115 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/map.h"
 #include "net/net.h"
 #include "sip/txn.h"
+
+#define FLOW_AORS_MAX 8 /* AORs remembered per connection */
 
 struct registrar {
     const struct config *cfg;
     struct loc_table *loc;
+    /* connection → the AORs registered over it ("a@d\nb@d\n"), so that a closed
+     * connection's bindings go at once (RFC 5626 §5.2; a WebSocket's contact is .invalid) */
+    pthread_mutex_t flows_lock;
+    struct map *flows;
 };
 
 int registrar_new(struct registrar **out, const struct config *cfg, struct loc_table *loc)
 {
     struct registrar *rg = calloc(1, sizeof *rg);
-    if (!rg)
+    if (!rg || map_new(&rg->flows, MAP_KEY_INT, 64) < 0) {
+        free(rg);
         return -ENOMEM;
+    }
     rg->cfg = cfg;
     rg->loc = loc;
+    pthread_mutex_init(&rg->flows_lock, NULL);
     *out = rg;
     return 0;
 }
 
 void registrar_free(struct registrar *rg)
 {
+    if (!rg)
+        return;
+    struct map_iter it = MAP_ITER_INIT;
+    struct map_entry e;
+    while (map_next(rg->flows, &it, &e))
+        free(e.val);
+    map_free(rg->flows);
+    pthread_mutex_destroy(&rg->flows_lock);
     free(rg);
+}
+
+/* Remembers that aor has a binding over flow_id. */
+static void flow_note(struct registrar *rg, uint64_t flow_id, const char *aor)
+{
+    size_t al = strlen(aor);
+    pthread_mutex_lock(&rg->flows_lock);
+    char *old = map_get_int(rg->flows, flow_id);
+    size_t ol = old ? strlen(old) : 0, count = 0;
+    bool have = false;
+    for (const char *p = old; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        if ((size_t)(nl - p) == al && memcmp(p, aor, al) == 0)
+            have = true;
+        count++;
+        p = nl + 1;
+    }
+    if (!have && count < FLOW_AORS_MAX) {
+        char *n = malloc(ol + al + 2);
+        if (n) {
+            memcpy(n, old ? old : "", ol);
+            memcpy(n + ol, aor, al);
+            n[ol + al] = '\n';
+            n[ol + al + 1] = 0;
+            if (map_set_int(rg->flows, flow_id, n, NULL) < 0)
+                free(n);
+            else
+                free(old);
+        }
+    }
+    pthread_mutex_unlock(&rg->flows_lock);
+}
+
+void registrar_flow_closed(struct registrar *rg, uint64_t flow_id, uint64_t now_ms)
+{
+    pthread_mutex_lock(&rg->flows_lock);
+    char *aors = map_del_int(rg->flows, flow_id);
+    pthread_mutex_unlock(&rg->flows_lock);
+    if (!aors)
+        return;
+    struct arena *a;
+    if (arena_new(&a, 8192, 1u << 20) == 0) {
+        for (char *p = aors; *p;) {
+            char *nl = strchr(p, '\n');
+            str aor = str_make(p, (size_t)(nl - p));
+            struct loc_binding *b;
+            size_t n = 0;
+            if (loc_lookup(rg->loc, aor, now_ms, a, &b, &n) == 0) {
+                for (size_t i = 0; i < n; i++) {
+                    if (b[i].flow_id != flow_id)
+                        continue; /* re-registered over another connection since */
+                    struct loc_binding rm = { .contact = b[i].contact,
+                                              .contact_key = b[i].contact_key,
+                                              .instance = b[i].instance,
+                                              .reg_id = b[i].reg_id,
+                                              .call_id = STR("rtcd:flow-closed"),
+                                              .cseq = 0,
+                                              .expires_ms = 0 };
+                    if (loc_update(rg->loc, aor, &rm, 1, now_ms, NULL, NULL, NULL) == 0)
+                        log_debug("registrar", "%.*s: binding %.*s dropped: its connection "
+                                               "closed", STR_FMT(aor), STR_FMT(b[i].contact));
+                }
+            }
+            arena_reset(a);
+            p = nl + 1;
+        }
+        arena_free(a);
+    }
+    free(aors);
 }
 
 /* "0.5" → 500; 0..1000. -EINVAL on anything else. */
@@ -268,6 +356,9 @@ void registrar_handle(struct registrar *rg, struct core_req *r)
     switch (rc) {
     case 0:
     case -ENOBUFS:
+        for (size_t i = 0; i < n; i++)
+            if (v[i].flow_id && v[i].expires_ms)
+                flow_note(rg, v[i].flow_id, aor);
         if (rc == 0)
             answer_bindings(r, cur, ncur, outbound);
         else

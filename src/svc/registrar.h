@@ -23,4 +23,8 @@ void registrar_handle(struct registrar *rg, struct core_req *r);
 int registrar_lookup(struct registrar *rg, str user, str domain, uint64_t now_ms,
                      struct core_target *out, size_t max);
 
+/* A connection closed: the bindings registered over it (and still using it) are removed.
+ * Any thread; takes the location table's shard locks briefly. */
+void registrar_flow_closed(struct registrar *rg, uint64_t flow_id, uint64_t now_ms);
+
 #endif
