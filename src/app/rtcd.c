@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "stun/stun.h"
 #include "svc/apps.h"
+#include "svc/apps_http.h"
 #include "svc/home.h"
 #include "svc/webhook.h"
 
@@ -129,6 +130,7 @@ struct server {
     struct http_server *http;
     struct home *home;
     struct apps *apps;           /* notify API, bots, channels */
+    struct apps_http *apps_http; /* their routes on the HTTP server */
     int stop_signal;
 };
 
@@ -231,6 +233,8 @@ static int http_start(struct server *s)
         rc = http_metrics_add(s->http, core_metrics, s);
     if (rc == 0)
         rc = home_metrics_register(s->home, s->http);
+    if (rc == 0 && s->apps)
+        rc = apps_http_register(&s->apps_http, s->apps, s->http);
     if (rc < 0) {
         log_error("rtcd", "http: %s", strerror(-rc));
         return -1;
@@ -393,6 +397,8 @@ static void services_free(struct server *s)
 {
     http_server_free(s->http);
     s->http = NULL;
+    apps_http_free(s->apps_http);
+    s->apps_http = NULL;
     turn_service_free(s->turn);
     s->turn = NULL;
 }

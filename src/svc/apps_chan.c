@@ -300,8 +300,14 @@ void apps__chan_worker_start(struct apps *a, struct worker *w)
 
 void apps__chan_worker_stop(struct apps *a, struct worker *w)
 {
-    (void)a;
-    (void)w;
+    unsigned i = worker_index(w);
+    if (a->chsip && i < MAX_WORKERS)
+        a->chsip->workers[i] = NULL;
+}
+
+struct worker *apps__worker(struct apps *a, unsigned i)
+{
+    return a->chsip && i < MAX_WORKERS ? a->chsip->workers[i] : NULL;
 }
 
 void apps__chan_fini(struct apps *a)

@@ -35,6 +35,8 @@ struct apps {
 int apps__notify_init(struct apps *a);
 void apps__notify_fini(struct apps *a);
 void apps__chan_fini(struct apps *a);
+/* The worker with index i while it runs (NULL otherwise). */
+struct worker *apps__worker(struct apps *a, unsigned i);
 /* The router hook for sip:~NAME@domain (a channel): true when answered. */
 bool apps__chan_sip(struct apps *a, struct core_req *r);
 void apps__chan_worker_start(struct apps *a, struct worker *w);
