@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "http/http.h"
@@ -318,6 +321,35 @@ static void chws_closed(void *ctx, const char *why)
 
 static const struct chan_sub_ops chws_ops = {chws_wake, chws_closed};
 
+/* "Basic base64(user:password)" checked against the user's HA1 (MD5) in the credential
+ * table: 0 with the user, or -EACCES. */
+static int basic_check(struct apps_http *ah, str b64, char user[STORE_NAME_MAX + 1])
+{
+    unsigned char dec[400];
+    if (b64.len == 0 || b64.len > 512)
+        return -EACCES;
+    int n = EVP_DecodeBlock(dec, (const unsigned char *)b64.s, (int)b64.len);
+    if (n <= 0)
+        return -EACCES;
+    while (n > 0 && b64.len >= 1 && dec[n - 1] == 0 && b64.s[b64.len - 1] == '=') {
+        n--; /* EVP_DecodeBlock counts the padding as zero bytes */
+        b64.len--;
+    }
+    str up = str_make((const char *)dec, (size_t)n);
+    ssize_t colon = str_find_char(up, ':');
+    if (colon <= 0 || (size_t)colon > STORE_NAME_MAX)
+        return -EACCES;
+    str u = str_make(up.s, (size_t)colon), pw = str_skip(up, (size_t)colon + 1);
+    struct cred c;
+    char realm[STORE_NAME_MAX + 1], md5[33], sha[65];
+    if (!ah->a->deps.creds || store_creds_get(ah->a->deps.creds, u, &c) < 0 || !c.enabled ||
+        store_realm_from_domain(ah->a->cfg->server.domain, realm, sizeof realm) < 0 ||
+        store_ha1(u, str_cstr(realm), pw, md5, sha) < 0 || CRYPTO_memcmp(md5, c.ha1_md5, 32) != 0)
+        return -EACCES;
+    str_copy(user, STORE_NAME_MAX + 1, u);
+    return 0;
+}
+
 /* The identity behind ?key= / Authorization (an app) or ?token= (a user). -EACCES when
  * one is given and wrong; anonymous when none. */
 static int ws_identity(struct apps_http *ah, const struct http_request *req, struct chan_who *who,
@@ -325,11 +357,22 @@ static int ws_identity(struct apps_http *ah, const struct http_request *req, str
 {
     memset(who, 0, sizeof *who);
     char v[512];
-    str key = STR_NULL;
+    str key = STR_NULL, basic = STR_NULL;
     for (size_t i = 0; i < req->nhdrs; i++) {
-        if (str_caseeq(req->hdrs[i].name, STR("Authorization")) &&
-            str_has_caseprefix(req->hdrs[i].value, STR("Bearer ")))
+        if (!str_caseeq(req->hdrs[i].name, STR("Authorization")))
+            continue;
+        if (str_has_caseprefix(req->hdrs[i].value, STR("Bearer ")))
             key = str_trim(str_skip(req->hdrs[i].value, 7));
+        else if (str_has_caseprefix(req->hdrs[i].value, STR("Basic ")))
+            basic = str_trim(str_skip(req->hdrs[i].value, 6));
+    }
+    if (basic.s) {
+        char user[STORE_NAME_MAX + 1];
+        if (basic_check(ah, basic, user) < 0)
+            return -EACCES;
+        who->kind = CHAN_WHO_USER;
+        snprintf(who->name, sizeof who->name, "%s", user);
+        return 0;
     }
     str q = http_query_get(req->query, STR("key"));
     if (!key.s && q.s) {
@@ -526,10 +569,11 @@ static void chws_message(void *arg, void *conn_ctx, uint64_t ws_id, bool binary,
             return;
         }
     }
-    json_decref(doc);
-    int rc = apps_chan_check(k->ah->a, &k->who, str_cstr(name), publish, k->w, sub_checked, s);
+    json_decref(doc); /* name and ref point into it: use s->channel and s->ref below */
+    int rc = apps_chan_check(k->ah->a, &k->who, str_cstr(s->channel), publish, k->w, sub_checked,
+                             s);
     if (rc == -ENOENT) {
-        ws_json(k, op_error(name, ref, "no such channel"));
+        ws_json(k, op_error(s->channel, s->ref, "no such channel"));
         subreq_free(s);
     } else if (rc != 0) {
         sub_checked(k->w, rc == 1 ? 1 : -EPERM, s);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Channels on the wire (issue 9 item 4): WebSocket subscribers (apps by key, users by
+# password), rules per channel (users / apps / group / any), order kept, nobody
+# unauthorized served, a subscriber that does not read is closed without slowing the
+# others; SIP users join with MESSAGE "join" to sip:~NAME@domain and get the channel's
+# messages as MESSAGEs.
+. "$(dirname "$0")/../lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+UA="python3 $here/../sip/sipua.py"
+port=15805
+srv=127.0.0.1:$port
+ctl() { "$RTCCTL" --set server.data_dir="$T/rtcd" "$@"; }
+for u in alice bob carol; do ctl user add $u --password secret >/dev/null; done
+ctl group add staff >/dev/null
+ctl group members add staff alice >/dev/null
+export PUB_KEY=$(ctl app add pub --scopes channels | tail -1)
+export SUB_KEY=$(ctl app add sub --scopes channels | tail -1)
+export NOPE_KEY=$(ctl app add nope --scopes notify | tail -1)
+ctl channel add news --subscribe users,apps --publish app:pub >/dev/null
+ctl channel add staff --subscribe group:staff --publish apps,group:staff >/dev/null
+ctl channel add lobby --subscribe any --publish any >/dev/null
+expect_eq "rtcctl channel list" "lobby news staff" "$(ctl channel list --json |
+    python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin)))')"
+args=(--set "sip.listen=udp:127.0.0.1:$port" --set http.listen=tcp:127.0.0.1:18203
+      --set turn.listen=udp:127.0.0.1:15806)
+start_rtcd rtcd "${args[@]}" --set server.data_dir="$T/rtcd" || { not_ok "rtcd starts"; finish; }
+
+python3 "$here/chan_check.py" 18203 >"$T/chan.txt" 2>&1
+while IFS= read -r line; do
+    case "$line" in
+    PASS\ *) ok "${line#PASS }" ;;
+    FAIL\ *) not_ok "${line#FAIL }" ;;
+    *) echo "  | $line" ;;
+    esac
+done <"$T/chan.txt"
+
+# SIP users as channel members
+wait_line() {
+    local i
+    for i in $(seq 1 $((${3:-5} * 10))); do grep -Eq -- "$2" "$1" && return 0; sleep 0.1; done
+    return 1
+}
+$UA listen --server $srv --user bob --password secret --port 15816 --seconds 12 --show-from \
+    >"$T/bob.txt" 2>&1 &
+track $!
+wait_line "$T/bob.txt" REGISTERED
+send() { $UA send --server $srv --user "$1" --password secret --to "$2" --body "$3" 2>&1; }
+expect_eq "bob joins ~news by MESSAGE" "ACKED join 200" "$(send bob '~news' join)"
+expect_match "carol (not in staff) may not join ~staff" "FAILED join 403" "$(send carol '~staff' join)"
+expect_match "a MESSAGE to an unknown channel: 404" "FAILED join 404" "$(send bob '~nosuch' join)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $PUB_KEY" \
+    -H 'Content-Type: application/json' --data '{"data":"breaking news"}' \
+    http://127.0.0.1:18203/api/v1/channels/news/publish)
+expect_eq "publish for the SIP member: 200" 200 "$code"
+if wait_line "$T/bob.txt" '^FROM sip:~news@localhost breaking news$'; then
+    ok "bob's device gets the channel message from sip:~news@localhost"
+else not_ok "bob gets the channel message" "$(cat "$T/bob.txt")"; fi
+expect_match "bob may not publish on news by MESSAGE (rule app:pub)" "FAILED hi 403" \
+    "$(send bob '~news' hi)"
+expect_eq "bob leaves ~news" "ACKED leave 200" "$(send bob '~news' leave)"
+curl -s -o /dev/null -H "Authorization: Bearer $PUB_KEY" -H 'Content-Type: application/json' \
+    --data '{"data":"after leave"}' http://127.0.0.1:18203/api/v1/channels/news/publish
+sleep 0.5
+expect_eq "after leaving bob gets nothing" 0 "$(grep -c 'after leave' "$T/bob.txt")"
+finish
