@@ -211,6 +211,7 @@ static void drain(struct worker *w, void *arg)
         forget(a, m);
         if (!m->why[0])
             goto out;
+        log_info("apps", "channel member %s removed from every channel: %s", m->user, m->why);
         /* tell the user once why the channels stopped */
         char from[400];
         str realm = core_realm(a->deps.srv);

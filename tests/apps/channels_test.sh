@@ -22,7 +22,7 @@ ctl channel add lobby --subscribe any --publish any >/dev/null
 expect_eq "rtcctl channel list" "lobby news staff" "$(ctl channel list --json |
     python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin)))')"
 args=(--set "sip.listen=udp:127.0.0.1:$port" --set http.listen=tcp:127.0.0.1:18203
-      --set turn.listen=udp:127.0.0.1:15806)
+      --set turn.listen=udp:127.0.0.1:15806 --set apps.channel_queue=64)
 start_rtcd rtcd "${args[@]}" --set server.data_dir="$T/rtcd" || { not_ok "rtcd starts"; finish; }
 
 python3 "$here/chan_check.py" 18203 >"$T/chan.txt" 2>&1
@@ -62,4 +62,17 @@ curl -s -o /dev/null -H "Authorization: Bearer $PUB_KEY" -H 'Content-Type: appli
     --data '{"data":"after leave"}' http://127.0.0.1:18203/api/v1/channels/news/publish
 sleep 0.5
 expect_eq "after leaving bob gets nothing" 0 "$(grep -c 'after leave' "$T/bob.txt")"
+
+# a SIP member whose device stopped answering: 8 MESSAGEs in flight, 64 queued, then dropped
+$UA listen --server $srv --user carol --password secret --port 15817 --seconds 1 --keep \
+    >"$T/carol.txt" 2>&1
+expect_eq "carol joins ~lobby, then her device goes silent" "ACKED join 200" \
+    "$(send carol '~lobby' join)"
+for i in $(seq 1 80); do
+    curl -s -o /dev/null -H "Authorization: Bearer $PUB_KEY" -H 'Content-Type: application/json' \
+        --data "{\"data\":\"m$i\"}" http://127.0.0.1:18203/api/v1/channels/lobby/publish
+done
+if wait_line "$T/rtcd.log" 'channel member carol removed from every channel: slow consumer' 5; then
+    ok "a member that takes nothing is dropped after its bounded queue (apps.channel_queue)"
+else not_ok "slow SIP member dropped" "$(grep -i 'apps' "$T/rtcd.log" | tail -3)"; fi
 finish
