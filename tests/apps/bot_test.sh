@@ -17,6 +17,8 @@ expect_match "app add prints a 40-character key on its last line" '^[A-Za-z0-9]{
 ctl app add down --scopes bot --address sip:down@localhost \
     --webhook http://127.0.0.1:18229/bot >/dev/null
 ctl app add mute --scopes bot --address sip:mute@localhost >/dev/null
+export WSBOT_KEY=$(ctl app add wsbot --scopes bot --address sip:wsbot@localhost | tail -1)
+export NOTIFY_KEY=$(ctl app add sender --scopes notify | tail -1)
 secret=$(printf %s "$key" | sha256sum | cut -d' ' -f1)
 python3 "$here/hook_server.py" 18220 "$T/hooks.log" "$secret" >"$T/hook.out" 2>&1 &
 track $!
@@ -26,7 +28,7 @@ args=(--set "sip.listen=udp:127.0.0.1:$port" --set http.listen=tcp:127.0.0.1:182
 start_rtcd rtcd "${args[@]}" --set server.data_dir="$T/rtcd" || { not_ok "rtcd starts"; finish; }
 for i in $(seq 1 50); do grep -q listening "$T/hook.out" && break; sleep 0.1; done
 
-$UA listen --server $srv --user alice --password secret --port 15811 --seconds 14 --show-from \
+$UA listen --server $srv --user alice --password secret --port 15811 --seconds 25 --show-from \
     >"$T/alice.txt" 2>&1 &
 track $!
 for i in $(seq 1 50); do grep -q REGISTERED "$T/alice.txt" && break; sleep 0.1; done
@@ -69,6 +71,15 @@ expect_eq "a bot whose webhook is down still accepts (202)" "ACKED hi 202" "$out
 if wait_line "$T/rtcd.log" 'bot down: webhook .*: Connection refused .*after 2 attempt' 8; then
     ok "the webhook is retried once with back-off, then given up (logged)"
 else not_ok "webhook retry" "$(grep webhook "$T/rtcd.log" | tail -3)"; fi
+
+python3 "$here/botws_check.py" 18201 $srv "$T/alice.txt" >"$T/botws.txt" 2>&1
+while IFS= read -r line; do
+    case "$line" in
+    PASS\ *) ok "${line#PASS }" ;;
+    FAIL\ *) not_ok "${line#FAIL }" ;;
+    *) echo "  | $line" ;;
+    esac
+done <"$T/botws.txt"
 
 ctl app del echo >/dev/null
 sleep 1
