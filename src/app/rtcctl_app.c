@@ -96,7 +96,7 @@ static int cmd_add(struct rtcctl *ctl, struct store *s, int argc, char **argv)
             return ausage("%s: unknown or incomplete option", argv[0]);
         }
     }
-    const char *name;
+    const char *name = NULL;
     int rc = name_arg(argc, argv, &name);
     if (rc)
         return rc;
@@ -190,7 +190,7 @@ static int no_app(const char *name)
 static int cmd_show(struct rtcctl *ctl, struct store *s, int argc, char **argv)
 {
     optind = 1;
-    const char *name;
+    const char *name = NULL;
     int rc = name_arg(argc, argv, &name);
     if (rc)
         return rc;
@@ -215,7 +215,7 @@ static int cmd_show(struct rtcctl *ctl, struct store *s, int argc, char **argv)
 static int cmd_del(struct rtcctl *ctl, struct store *s, int argc, char **argv)
 {
     optind = 1;
-    const char *name;
+    const char *name = NULL;
     int rc = name_arg(argc, argv, &name);
     if (rc)
         return rc;
@@ -233,7 +233,7 @@ static int cmd_del(struct rtcctl *ctl, struct store *s, int argc, char **argv)
 static int cmd_rotate(struct rtcctl *ctl, struct store *s, int argc, char **argv)
 {
     optind = 1;
-    const char *name;
+    const char *name = NULL;
     int rc = name_arg(argc, argv, &name);
     if (rc)
         return rc;
