@@ -9,7 +9,7 @@
 # time from the first publish to the last delivery) and the server's CPU time
 # (utime + stime of all its threads, /proc/PID/stat) per delivered message.
 # Subscribers are spread over PROCS processes (a process may hold at most 20,000 files).
-# rtcd runs with W workers (default 2). Bounded: every wait has a timeout.
+# rtcd runs with W = 1, then 2 workers (WS="1 2"). Bounded: every wait has a timeout.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,7 +18,7 @@ NSUBS=${NSUBS:-10000}
 PROCS=${PROCS:-2}
 NPUB=${NPUB:-20}
 NPUB_SIP=${NPUB_SIP:-5}
-W=${W:-2}
+WS=${WS:-1 2}
 SIP_PORT=15850 HTTP_PORT=18250 TURN_PORT=15851 SIPU_PORT0=15852 REDIS_PORT=16379
 T=$(mktemp -d "${TMPDIR:-/tmp}/rtcd-bench-fanout.XXXXXX")
 PIDS=()
@@ -45,11 +45,11 @@ start_clients() {
     local mode=$1 port=$2 expect=$3 secs=$4 i
     CLIENTS=()
     for i in $(seq 0 $((PROCS - 1))); do
-        if [ "$mode" = sip ]; then
+        if [ "${mode%%-*}" = sip ]; then
             "$CLIENT" sip 127.0.0.1 "$port" $per bench "$expect" "$secs" $((SIPU_PORT0 + i)) \
                 $((i * per)) >"$T/c$mode$i.out" 2>"$T/c$mode$i.err" &
         else
-            "$CLIENT" "$mode" 127.0.0.1 "$port" $per bench "$expect" "$secs" \
+            "$CLIENT" "${mode%%-*}" 127.0.0.1 "$port" $per bench "$expect" "$secs" \
                 >"$T/c$mode$i.out" 2>"$T/c$mode$i.err" &
         fi
         CLIENTS+=($!)
@@ -75,8 +75,9 @@ measure() {
     eval "$pubcmd" >"$T/pub-$name.txt" 2>&1
     t0=$(awk '/^T0/ {print $2}' "$T/pub-$name.txt")
     for i in "${!CLIENTS[@]}"; do
-        wait "${CLIENTS[$i]}"
-        read -r _ cnt ns < <(grep DONE "$T/c$name$i.out")
+        wait "${CLIENTS[$i]}" 2>/dev/null
+        local cnt=0 ns=0
+        read -r _ cnt ns < <(grep DONE "$T/c$name$i.out" || echo "DONE 0 0")
         total=$((total + cnt))
         [ "$ns" -gt "$last" ] && last=$ns
     done
@@ -86,15 +87,18 @@ import sys
 name, got, want, t0, t1, ticks, hz = sys.argv[1], *map(int, sys.argv[2:])
 secs = max(t1 - t0, 1) / 1e9
 cpu_us = ticks / hz * 1e6
-print(f"{name:6s} deliveries {got}/{want}  {got / secs:10.0f} /s  "
+print(f"{name:8s} deliveries {got}/{want}  {got / secs:10.0f} /s  "
       f"cpu {cpu_us / max(got, 1):7.2f} us/delivery  ({secs:.2f} s, cpu {ticks / hz:.2f} s)")
 PY
 }
 
 payload=$(python3 -c 'print("x" * 100)')
-echo "fanout: $NSUBS subscribers in $PROCS processes; rtcd W=$W; $NPUB publishes (SIP: $NPUB_SIP)"
+echo "fanout: $NSUBS subscribers in $PROCS processes; rtcd W in {$WS}; $NPUB publishes (SIP: $NPUB_SIP)"
 
-# ---- rtcd ----
+# ---- rtcd (W workers) ----
+run_rtcd() {
+local W=$1
+rm -rf "$T/rtcd"
 ctl() { "$BUILD/rtcctl" --set server.data_dir="$T/rtcd" "$@"; }
 python3 -c "
 for i in range($NSUBS): print(f'b{i},secret')" >"$T/users.csv"
@@ -128,17 +132,18 @@ for i in range(n):
         print("publish failed", r.status); sys.exit(1)
 PY
 }
-RESULTS=()
-if start_clients ws $HTTP_PORT $((per * NPUB)) 60; then
-    RESULTS+=("$(measure ws $RTCD "publish_rtcd $NPUB" $NPUB)")
+if start_clients ws-W$W $HTTP_PORT $((per * NPUB)) 60; then
+    measure ws-W$W $RTCD "publish_rtcd $NPUB" $NPUB >>"$T/results"
 fi
 for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 sleep 1
-if start_clients sip $SIP_PORT $((per * NPUB_SIP)) 120; then
-    RESULTS+=("$(measure sip $RTCD "publish_rtcd $NPUB_SIP" $NPUB_SIP)")
+if start_clients sip-W$W $SIP_PORT $((per * NPUB_SIP)) 120; then
+    measure sip-W$W $RTCD "publish_rtcd $NPUB_SIP" $NPUB_SIP >>"$T/results"
 fi
 for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 kill -TERM $RTCD; wait $RTCD 2>/dev/null
+}
+for w in $WS; do run_rtcd $w; done
 
 # ---- Redis ----
 msg=$(python3 -c "import json; print(json.dumps({'op':'message','channel':'bench','seq':1,'from':'app:pub','data':'$payload'}, separators=(',',':')))")
@@ -163,7 +168,7 @@ for i in range(n):
 PY
 }
 if start_clients redis $REDIS_PORT $((per * NPUB)) 60; then
-    RESULTS+=("$(measure redis $REDIS "publish_redis $NPUB" $NPUB)")
+    measure redis $REDIS "publish_redis $NPUB" $NPUB >>"$T/results"
 fi
 kill -TERM $REDIS; wait $REDIS 2>/dev/null
-printf '%s\n' "${RESULTS[@]}"
+cat "$T/results"

@@ -339,6 +339,31 @@ static void answer(const char *req, size_t len, struct sockaddr_in *from)
     sendto(usock, out, o, 0, (struct sockaddr *)from, sizeof *from);
 }
 
+/* Whether this request's Call-ID is new (a retransmission is answered, not counted). */
+static int first_time(const char *req)
+{
+    static uint64_t *set;
+    static const size_t cap = 1u << 21;
+    const char *c = strcasestr(req, "\r\nCall-ID:");
+    if (!c)
+        return 1;
+    c += 10;
+    uint64_t h = 1469598103934665603ull;
+    for (; *c && *c != '\r'; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    h |= 1;
+    if (!set && !(set = calloc(cap, sizeof *set)))
+        return 1;
+    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (set[i] == h)
+            return 0;
+        if (!set[i]) {
+            set[i] = h;
+            return 1;
+        }
+    }
+}
+
 static void run_sip(void)
 {
     usock = socket(AF_INET, SOCK_DGRAM, 0);
@@ -399,7 +424,7 @@ static void run_sip(void)
             buf[n] = 0;
             if (!strncmp(buf, "MESSAGE ", 8)) {
                 answer(buf, (size_t)n, &from);
-                if (reported) {
+                if (reported && first_time(buf)) {
                     count++;
                     last_ns = now_ns();
                 }
