@@ -14,7 +14,7 @@ pkgs=(
 # Tests: unit tests, real peers and servers started by the test scripts.
 pkgs+=(
   libcmocka-dev sip-tester postgresql redis-server coturn baresip
-  python3 iproute2 procps
+  python3 iproute2 procps socat
 )
 # Benchmarks: the anchors measured beside rtcd.
 if [ "${1:-}" = "--bench" ]; then

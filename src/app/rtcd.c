@@ -16,6 +16,7 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "net/tls.h"
 #include "net/worker.h"
 #include "core/core.h"
 #include "http/http.h"
@@ -45,7 +46,8 @@ static const char usage[] =
     "  -V, --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "\n"
-    "Signals: SIGTERM or SIGINT stop the server cleanly.\n"
+    "Signals: SIGTERM or SIGINT stop the server cleanly; SIGHUP reloads the TLS\n"
+    "         certificates and [tls] settings (open connections are kept).\n"
     "Documentation: docs/configuration.md, docs/operations.md\n";
 
 struct options {
@@ -117,12 +119,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 #define MAX_SERVICES 8
 struct server {
     struct config cfg;
+    const struct options *opts; /* to read the configuration again on SIGHUP */
     const char *only;
     struct worker_hooks hooks[MAX_SERVICES];
     size_t nhooks;
     struct turn_service *turn;
     uv_loop_t *loop;
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    struct tls_server *tls; /* shared by every stream listener (SIP, HTTP) */
     struct worker_pool *workers;
     struct store_creds *creds;   /* read by workers: SIP digest, TURN */
     struct store_thread *store;  /* owns the database connection */
@@ -148,7 +152,8 @@ static int sip_start(struct server *s)
     char err[512];
     unsigned n = worker_count(&s->cfg);
     int rc = sip_server_new(&s->sip, &s->cfg, n,
-                            &(struct sip_server_deps){ .creds = s->creds }, err, sizeof err);
+                            &(struct sip_server_deps){ .creds = s->creds, .tls = s->tls }, err,
+                            sizeof err);
     if (rc < 0) {
         log_error("rtcd", "%s", err);
         return -1;
@@ -214,6 +219,10 @@ static void core_metrics(void *arg, struct http_metrics_out *o)
                 "kind=\"send\"", (double)ns.send_errors);
     http_metric(o, "rtcd_errors_total", HTTP_METRIC_COUNTER, "transport errors, by kind",
                 "kind=\"sip_parse\"", (double)st.parse_errors);
+    /* PRESENCE: the presence agent (branch `presence`) should add its own collector with
+     * http_metrics_add and the real count; drop this placeholder when it does */
+    http_metric(o, "rtcd_subscriptions", HTTP_METRIC_GAUGE,
+                "active SUBSCRIBE dialogs (0 until the presence agent is merged)", NULL, 0);
     http_metric(o, "rtcd_users", HTTP_METRIC_GAUGE, "users in the credential table", NULL,
                 s->creds ? (double)store_creds_count(s->creds) : 0);
 }
@@ -312,6 +321,41 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_stop(s->loop);
 }
 
+/*
+ * SIGHUP: the configuration is read again (same -c and --set) and the [tls]
+ * keys take effect for new connections: certificates, CAs, versions,
+ * ciphers, verification. Other keys need a restart. Runs on the main loop
+ * (file reads and key parsing never block a worker).
+ */
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct server *s = h->data;
+    if (!s->tls)
+        return;
+    struct config c;
+    char err[768];
+    if (config_load(&c, s->opts->config_path, s->opts->sets, s->opts->nsets, err, sizeof err) < 0) {
+        log_error("rtcd", "SIGHUP: configuration not reloaded: %s", err);
+        return;
+    }
+    int rc = tls_server_reload(s->tls, &c, err, sizeof err);
+    if (rc < 0)
+        log_error("rtcd", "SIGHUP: TLS not reloaded, the previous certificates stay: %s", err);
+    else
+        log_info("rtcd", "SIGHUP: TLS reloaded; new connections use it, open ones keep theirs");
+    config_free(&c);
+}
+
+/* Whether a listener needs a TLS certificate. */
+static bool listens_tls(const struct listen_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].transport == TRANSPORT_TLS || l->v[i].transport == TRANSPORT_WSS)
+            return true;
+    return false;
+}
+
 static void hooks_start(struct worker *w, void *ctx)
 {
     struct server *s = ctx;
@@ -354,6 +398,14 @@ static int services_new(struct server *s)
 {
     bool all = s->only == NULL;
     if (all || strcmp(s->only, "sip") == 0) {
+        /* outgoing TLS needs the client context even without a TLS listener */
+        char err[768];
+        bool serve = listens_tls(&s->cfg.sip.listen) || listens_tls(&s->cfg.http.listen);
+        if (tls_server_new(&s->tls, &s->cfg, serve, err, sizeof err) < 0) {
+            log_error("rtcd", "%s", err);
+            fprintf(stderr, "rtcd: %s\n", err);
+            return -EINVAL;
+        }
         if (sip_start(s) < 0)
             return -EINVAL;
         s->hooks[s->nhooks++] = (struct worker_hooks){ sip_server_worker_start,
@@ -401,6 +453,8 @@ static void services_free(struct server *s)
     s->apps_http = NULL;
     turn_service_free(s->turn);
     s->turn = NULL;
+    tls_server_free(s->tls);
+    s->tls = NULL;
 }
 
 static int run(struct server *s)
@@ -408,9 +462,11 @@ static int run(struct server *s)
     s->loop = uv_default_loop();
     uv_signal_init(s->loop, &s->sig_term);
     uv_signal_init(s->loop, &s->sig_int);
-    s->sig_term.data = s->sig_int.data = s;
+    uv_signal_init(s->loop, &s->sig_hup);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_start(&s->sig_hup, on_hup, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 
     struct worker_hooks hooks = { hooks_start, hooks_stop, s };
@@ -438,6 +494,7 @@ static int run(struct server *s)
     store_stop(s);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
     uv_run(s->loop, UV_RUN_DEFAULT);
     uv_loop_close(s->loop);
     services_free(s);
@@ -455,6 +512,7 @@ int main(int argc, char **argv)
 
     struct server s = { 0 };
     s.only = o.only;
+    s.opts = &o;
     char err[768];
     if (config_load(&s.cfg, o.config_path, o.sets, o.nsets, err, sizeof err) < 0) {
         fprintf(stderr, "rtcd: %s\n", err);

@@ -102,6 +102,31 @@ static const struct directive directives[] = {
     { "http", "ws_uri", CFG_STR, OFF(http.ws_uri), "", 0, 0, NULL,
       "SIP WebSocket URI given to web clients at login; empty = ws(s)://<Host>/sip" },
 
+    { "tls", "certificate", CFG_STR, OFF(tls.certificate), "", 0, 0, NULL,
+      "PEM certificate chain for TLS listeners (and as client certificate); empty = a "
+      "self-signed one created in data_dir/tls on first start" },
+    { "tls", "private_key", CFG_STR, OFF(tls.private_key), "", 0, 0, NULL,
+      "PEM private key of the certificate; empty = read from the certificate file" },
+    { "tls", "ca_file", CFG_STR, OFF(tls.ca_file), "", 0, 0, NULL,
+      "PEM file of trusted CAs: verifies client certificates, and outgoing connections "
+      "beside the system CA store" },
+    { "tls", "verify_client", CFG_ENUM, OFF(tls.verify_client), "none", 0, 0,
+      "none|optional|required",
+      "client certificates: not asked (none), checked when sent (optional), or demanded" },
+    { "tls", "verify_server", CFG_ENUM, OFF(tls.verify_server), "yes", 0, 0, "yes|no",
+      "outgoing TLS connections verify the peer's certificate and address (no = accept any)" },
+    { "tls", "min_version", CFG_ENUM, OFF(tls.min_version), "1.2", 0, 0, "1.2|1.3",
+      "lowest TLS version accepted (1.0 and 1.1 are never accepted)" },
+    { "tls", "ciphers", CFG_STR, OFF(tls.ciphers),
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305", 0, 0, NULL,
+      "TLS 1.2 cipher suites (OpenSSL list); TLS 1.3 uses its own AEAD suites" },
+    { "tls", "handshake_timeout", CFG_UINT, OFF(tls.handshake_timeout), "10", 1, 600, NULL,
+      "seconds a TLS handshake may take before the connection is closed" },
+    { "tls", "max_handshakes", CFG_UINT, OFF(tls.max_handshakes), "1000", 1, 1000000, NULL,
+      "TLS handshakes in progress at once; connections beyond are refused" },
+
     { "turn", "listen", CFG_LISTEN, OFF(turn.listen), "udp:0.0.0.0:3478, tcp:0.0.0.0:3478", 0, 0,
       "udp|tcp|tls", "STUN/TURN listening addresses" },
     { "turn", "realm", CFG_STR, OFF(turn.realm), "", 0, 0, NULL,
@@ -625,6 +650,15 @@ int config_validate(const struct config *c, char *err, size_t errlen)
             errf(err, errlen, "auth.algorithms: must name MD5 or SHA-256");
             return -EINVAL;
         }
+    }
+    if (strcmp(c->tls.verify_client, "none") != 0 && !*c->tls.ca_file) {
+        errf(err, errlen, "tls.verify_client: '%s' needs tls.ca_file (the CAs that sign "
+             "client certificates)", c->tls.verify_client);
+        return -EINVAL;
+    }
+    if (*c->tls.private_key && !*c->tls.certificate) {
+        errf(err, errlen, "tls.private_key: set without tls.certificate");
+        return -EINVAL;
     }
     if (strcmp(c->store.backend, "postgres") == 0 && !*c->store.url) {
         errf(err, errlen, "store.url: must be set when store.backend = postgres");

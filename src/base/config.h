@@ -89,6 +89,17 @@ struct config {
         char *ws_uri;               /* SIP WebSocket URI told to clients; empty = from Host */
     } http;
     struct {
+        char *certificate;   /* PEM chain; empty = self-signed one in data_dir/tls */
+        char *private_key;   /* PEM key; empty = the certificate file */
+        char *ca_file;       /* trusted CAs: client certificates, outgoing connections */
+        char *verify_client; /* "none", "optional", "required" */
+        char *verify_server; /* "yes", "no": outgoing connections check the peer */
+        char *min_version;   /* "1.2", "1.3" */
+        char *ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
+        uint32_t handshake_timeout; /* seconds */
+        uint32_t max_handshakes;    /* handshakes in progress at once, every worker */
+    } tls;
+    struct {
         struct listen_list listen;
         char *realm; /* empty = the first server.domain */
         char *rest_secret;

@@ -562,6 +562,7 @@ int sip_server_new(struct sip_server **out, const struct config *cfg, unsigned n
         sip_server_free(s);
         return rc;
     }
+    net_set_tls(s->net, s->deps.tls);
     *out = s;
     return 0;
 }

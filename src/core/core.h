@@ -17,10 +17,12 @@
 struct sip_server;
 struct store;
 struct store_creds;
+struct tls_server;
 
 struct sip_server_deps {
     struct store *store;        /* durable store (offline messages, archive); may be NULL */
     struct store_creds *creds;  /* credential table; NULL = every user unknown */
+    struct tls_server *tls;     /* TLS contexts (net/tls.h); NULL = no TLS */
 };
 
 /* Counters for logs, `rtcctl stats` and /metrics (relaxed reads). */

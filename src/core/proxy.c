@@ -75,12 +75,14 @@ static void local_addr_text(struct sip_worker *sw, enum transport tp, int family
     net_addr_str(ss, out, cap);
 }
 
-/* "t<hex flow>" for a connection, "u<hex address>" for a UDP address, "c<hex address>"
- * for a TCP address with no connection yet (reused or opened by address). */
+/* "t<hex flow>" for a connection ("l" when it is TLS), "u<hex address>" for a UDP
+ * address, "c<hex address>" for a TCP address with no connection yet (reused or opened
+ * by address; "s" for TLS). */
 static void flow_token(const struct net_dest *d, char *out, size_t cap)
 {
+    bool tls = d->transport == TRANSPORT_TLS;
     if (d->transport != TRANSPORT_UDP && d->flow_id) {
-        snprintf(out, cap, "t%llx", (unsigned long long)d->flow_id);
+        snprintf(out, cap, "%c%llx", tls ? 'l' : 't', (unsigned long long)d->flow_id);
         return;
     }
     const uint8_t *a;
@@ -93,7 +95,7 @@ static void flow_token(const struct net_dest *d, char *out, size_t cap)
         a = ((const struct sockaddr_in6 *)&d->addr)->sin6_addr.s6_addr;
         n = 16;
     }
-    size_t o = (size_t)snprintf(out, cap, d->transport == TRANSPORT_UDP ? "u" : "c");
+    size_t o = (size_t)snprintf(out, cap, d->transport == TRANSPORT_UDP ? "u" : tls ? "s" : "c");
     for (size_t i = 0; i < n && o + 3 < cap; i++)
         o += (size_t)snprintf(out + o, cap - o, "%02x", a[i]);
     snprintf(out + o, cap - o, "%04x", port);
@@ -112,7 +114,7 @@ static int flow_token_parse(str tok, struct net_dest *d)
     memset(d, 0, sizeof *d);
     if (tok.len < 2)
         return -EINVAL;
-    if (tok.s[0] == 't') {
+    if (tok.s[0] == 't' || tok.s[0] == 'l') {
         uint64_t v = 0;
         for (size_t i = 1; i < tok.len; i++) {
             int h = hexval(tok.s[i]);
@@ -120,11 +122,12 @@ static int flow_token_parse(str tok, struct net_dest *d)
                 return -EINVAL;
             v = v << 4 | (uint64_t)h;
         }
-        d->transport = TRANSPORT_TCP;
+        d->transport = tok.s[0] == 'l' ? TRANSPORT_TLS : TRANSPORT_TCP;
         d->flow_id = v;
         return 0;
     }
-    if ((tok.s[0] != 'u' && tok.s[0] != 'c') || (tok.len != 1 + 12 && tok.len != 1 + 36))
+    if ((tok.s[0] != 'u' && tok.s[0] != 'c' && tok.s[0] != 's') ||
+        (tok.len != 1 + 12 && tok.len != 1 + 36))
         return -EINVAL;
     uint8_t b[18];
     size_t n = (tok.len - 1) / 2;
@@ -134,7 +137,8 @@ static int flow_token_parse(str tok, struct net_dest *d)
             return -EINVAL;
         b[i] = (uint8_t)(hi << 4 | lo);
     }
-    d->transport = tok.s[0] == 'u' ? TRANSPORT_UDP : TRANSPORT_TCP;
+    d->transport = tok.s[0] == 'u' ? TRANSPORT_UDP : tok.s[0] == 's' ? TRANSPORT_TLS
+                                                                    : TRANSPORT_TCP;
     uint16_t port = (uint16_t)(b[n - 2] << 8 | b[n - 1]);
     if (n == 6) {
         struct sockaddr_in *s = (struct sockaddr_in *)&d->addr;
@@ -592,6 +596,12 @@ int proxy__forward(struct sip_worker *sw, struct txn *st, const struct core_targ
         struct net_dest d;
         if (target_dest(sw, t, plan, &d) < 0)
             continue;
+        /* RFC 3261 §26.2: a SIPS request goes on over TLS (or secure WebSocket) only */
+        if (m->ruri.scheme == SIP_URI_SIPS && d.transport != TRANSPORT_TLS &&
+            d.transport != TRANSPORT_WSS) {
+            log_debug("proxy", "sips: branch to %s skipped: not reached over TLS", t->uri);
+            continue;
+        }
         char branch[64], via[160], rrv[320];
         make_branch(sw, m, branch, sizeof branch);
         if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0 ||
@@ -722,11 +732,15 @@ int proxy__strip_and_send_upstream(struct sip_worker *sw, const struct sip_msg *
         d.transport = TRANSPORT_TCP;
     else if (str_caseeq(v->transport, STR("UDP")))
         d.transport = TRANSPORT_UDP;
+    else if (str_caseeq(v->transport, STR("TLS")))
+        d.transport = TRANSPORT_TLS;
     else
         return -EAFNOSUPPORT;
     char uri[300];
     str host = v->received.len ? v->received : v->host;
-    uint16_t port = v->has_rport_value ? v->rport_value : v->has_port ? v->port : 5060;
+    uint16_t port = v->has_rport_value ? v->rport_value
+                    : v->has_port      ? v->port
+                    : d.transport == TRANSPORT_TLS ? 5061 : 5060;
     bool v6 = str_find_char(host, ':') >= 0 && host.s[0] != '[';
     snprintf(uri, sizeof uri, "sip:%s%.*s%s:%u", v6 ? "[" : "", STR_FMT(host), v6 ? "]" : "",
              port);

@@ -57,14 +57,14 @@ struct http_request {
     enum http_method method;
     str method_name;
     str target;         /* request-target as sent */
-    str path;           /* target up to '?' (still %-encoded) */
+    str path;           /* target up to '?' (still %-encoded); empty = "/" (absolute-form) */
     str query;          /* after '?', empty when none */
     int minor;          /* HTTP/1.<minor> */
     struct http_header *hdrs;
     size_t nhdrs;
     size_t head_len;        /* bytes of the head, blank line included */
     int64_t content_length; /* -1 when absent */
-    bool chunked;           /* Transfer-Encoding present (we accept none: 411/501) */
+    bool chunked;           /* Transfer-Encoding present (only "chunked" is served; 501) */
     bool keep_alive;        /* after the Connection header and the version */
     bool upgrade;           /* Connection: upgrade and Upgrade: websocket */
     bool expect_continue;   /* Expect: 100-continue */
@@ -83,6 +83,15 @@ struct http_request {
  */
 ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
                            struct http_request *req, struct http_header *hdrs);
+/*
+ * A chunked request body (RFC 7230 §4.1) at buf[0..len), after the head. Returns
+ * the bytes it takes (trailers and the final blank line included) with the
+ * decoded size in *body_len, -EAGAIN when incomplete, -EMSGSIZE when the
+ * decoded size passes max_body, or -EINVAL; *why says what was wrong. With out
+ * (at least max_body bytes) the data is copied there. Never allocates.
+ */
+ssize_t http_chunked(const char *buf, size_t len, size_t max_body, char *out, size_t *body_len,
+                     const char **why);
 /* The first header named name (case-insensitive), or an empty slice with .s NULL. */
 str http_header_get(const struct http_request *req, str name);
 /* Whether a comma-separated header value lists token (case-insensitive). */

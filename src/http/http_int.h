@@ -100,7 +100,7 @@ struct conn {
     struct net_flow_info fi;
     enum conn_state st;
     uint64_t deadline; /* ms, loop clock: when the current state times out */
-    int refs;          /* net's (until its close hook) + one per request in flight */
+    _Atomic int refs;  /* net's (until its close hook) + one per request in flight */
     bool gone;         /* the flow has closed */
     bool continue_sent;
     unsigned nreq;
@@ -139,6 +139,9 @@ void http__conn_unref(struct conn *c);
 /* Writes a complete response (status line, headers, body) on c. Does not touch c->st. */
 int http__write_response(struct conn *c, uint16_t status, const char *ctype, str extra_hdrs,
                          const void *body, size_t len, bool head_only, bool keep_alive);
+
+/* Frees a request that can no longer be answered (its worker has gone). Any thread. */
+void http__ctx_abandon(struct http_ctx *x);
 
 /* static.c: serves the request's path from the web root (asynchronously). */
 void http__static(struct http_ctx *c, void *arg);

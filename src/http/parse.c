@@ -41,6 +41,8 @@ static inline bool target_char(unsigned char c)
     return c > 0x20 && c < 0x7f;
 }
 
+static int hexv(char c);
+
 static ssize_t fail(struct http_request *r, uint16_t status, const char *why)
 {
     r->err_status = status;
@@ -106,7 +108,8 @@ static ssize_t parse_request_line(struct http_request *r, str line)
             return fail(r, 400, "Bad request-target");
         str rest = str_skip(t, (size_t)sch + 3);
         ssize_t sl = str_find_char(rest, '/');
-        t = sl < 0 ? STR("/") : str_skip(rest, (size_t)sl);
+        /* no path: an empty slice at its end (slices stay inside the input); it means "/" */
+        t = sl < 0 ? str_make(rest.s + rest.len, 0) : str_skip(rest, (size_t)sl);
     }
     ssize_t q = str_find_char(t, '?');
     ssize_t frag = str_find_char(t, '#');
@@ -251,6 +254,86 @@ ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits
     r->upgrade = conn_upgrade && upg_ws;
     r->head_len = p;
     return (ssize_t)p;
+}
+
+ssize_t http_chunked(const char *buf, size_t len, size_t max_body, char *out, size_t *body_len,
+                     const char **why)
+{
+    size_t p = 0, total = 0;
+    *why = NULL;
+    for (;;) {
+        /* chunk-size [ chunk-ext ] CRLF */
+        size_t s0 = p;
+        uint64_t size = 0;
+        while (p < len && hexv(buf[p]) >= 0) {
+            if (p - s0 >= 15) {
+                *why = "Chunk size too large";
+                return -EINVAL;
+            }
+            size = size << 4 | (uint64_t)hexv(buf[p]);
+            p++;
+        }
+        if (p == len)
+            return -EAGAIN;
+        if (p == s0) {
+            *why = "Bad chunk size";
+            return -EINVAL;
+        }
+        size_t e0 = p;
+        while (p < len && buf[p] != '\r') {
+            unsigned char c = (unsigned char)buf[p];
+            if ((c < 0x20 && c != '\t') || c == 0x7f || p - e0 > 1024) {
+                *why = "Bad chunk extension";
+                return -EINVAL;
+            }
+            p++;
+        }
+        if (p + 2 > len)
+            return -EAGAIN;
+        if (buf[p + 1] != '\n') {
+            *why = "Chunk line must end with CRLF";
+            return -EINVAL;
+        }
+        p += 2;
+        if (size == 0) {
+            /* trailer fields (ignored), then the blank line */
+            for (;;) {
+                size_t l0 = p;
+                while (p < len && buf[p] != '\n') {
+                    if (p - l0 > 8192) {
+                        *why = "Trailer too long";
+                        return -EINVAL;
+                    }
+                    p++;
+                }
+                if (p == len)
+                    return -EAGAIN;
+                if (p == l0 || buf[p - 1] != '\r') {
+                    *why = "Trailer line must end with CRLF";
+                    return -EINVAL;
+                }
+                p++;
+                if (p - l0 == 2) {
+                    *body_len = total;
+                    return (ssize_t)p;
+                }
+            }
+        }
+        if (size > max_body || total + size > max_body) {
+            *why = "Chunked body above the limit";
+            return -EMSGSIZE;
+        }
+        if (len - p < size + 2)
+            return -EAGAIN;
+        if (buf[p + size] != '\r' || buf[p + size + 1] != '\n') {
+            *why = "Chunk data must end with CRLF";
+            return -EINVAL;
+        }
+        if (out)
+            memcpy(out + total, buf + p, size);
+        total += size;
+        p += size + 2;
+    }
 }
 
 str http_header_get(const struct http_request *r, str name)

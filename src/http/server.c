@@ -194,6 +194,7 @@ static void ctx_free(struct http_ctx *x)
         return;
     buf_free(&x->extra);
     free(x->raw);
+    free(x->hdrs);
     free(x);
 }
 
@@ -204,14 +205,27 @@ static str rebase(str v, const char *from, const char *to)
 
 /* Copies the request's bytes into x and points every slice there. */
 static int ctx_take(struct http_ctx *x, const struct http_request *req, const char *base,
-                    size_t total)
+                    size_t total, size_t chunked_len)
 {
-    x->raw = malloc(total ? total : 1);
+    bool chunked = chunked_len != SIZE_MAX;
+    size_t keep = chunked ? req->head_len + chunked_len : total;
+    x->raw = malloc(keep ? keep : 1);
     x->hdrs = calloc(req->nhdrs ? req->nhdrs : 1, sizeof *x->hdrs);
     if (!x->raw || !x->hdrs)
         return -ENOMEM;
-    memcpy(x->raw, base, total);
-    x->rawlen = total;
+    if (chunked) {
+        /* the head as it came, then the body decoded (validated already by on_data) */
+        const char *why;
+        size_t bl = 0;
+        memcpy(x->raw, base, req->head_len);
+        if (http_chunked(base + req->head_len, total - req->head_len, chunked_len,
+                         x->raw + req->head_len, &bl, &why) < 0 || bl != chunked_len)
+            return -EPROTO;
+    } else {
+        memcpy(x->raw, base, total);
+    }
+    x->rawlen = keep;
+    total = keep;
 #define REBASE(v) rebase((v), base, x->raw)
     x->req = *req;
     x->req.hdrs = x->hdrs;
@@ -357,13 +371,14 @@ static const struct ws_route *ws_route_find(struct http_server *hs, str path)
 }
 
 /* Runs one complete request (head + body at data[0..total)). */
-static int dispatch(struct conn *c, const struct http_request *req, const char *data, size_t total)
+static int dispatch(struct conn *c, const struct http_request *req, const char *data, size_t total,
+                    size_t chunked_len)
 {
     struct http_server *hs = c->hw->hs;
     CNT(hs, requests);
     c->nreq++;
     char path[HTTP_PATH_MAX];
-    ssize_t pl = http_pct_decode(req->path, path, sizeof path, false);
+    ssize_t pl = http_pct_decode(req->path.len ? req->path : STR("/"), path, sizeof path, false);
     if (pl < 0) {
         reply_and_close(c, pl == -ENOSPC ? 414 : 400,
                         pl == -ENOSPC ? "Path too long" : "Bad %-escape in the path", STR_NULL);
@@ -374,13 +389,8 @@ static int dispatch(struct conn *c, const struct http_request *req, const char *
         return http__ws_upgrade(c, wr, req);
 
     struct http_ctx *x = calloc(1, sizeof *x);
-    if (!x || ctx_take(x, req, data, total) < 0) {
-        if (x) {
-            free(x->hdrs);
-            ctx_free(x);
-        } else {
-            free(x);
-        }
+    if (!x || ctx_take(x, req, data, total, chunked_len) < 0) {
+        ctx_free(x);
         reply_and_close(c, 503, "Out of memory", STR_NULL);
         return -ENOMEM;
     }
@@ -391,7 +401,7 @@ static int dispatch(struct conn *c, const struct http_request *req, const char *
     buf_init(&x->extra, HTTP_EXTRA_MAX);
     x->head_only = req->method == HTTP_HEAD;
     x->keep_alive = req->keep_alive && !c->hw->stopping;
-    c->refs++;
+    atomic_fetch_add(&c->refs, 1);
     c->cur = x;
     c->st = C_BUSY;
 
@@ -453,22 +463,47 @@ static ssize_t on_data(void *flow_ctx, const char *data, size_t len)
                         req.err_reason ? req.err_reason : "Bad request", STR_NULL);
         return (ssize_t)len;
     }
+    size_t total = 0, chunked_len = SIZE_MAX;
     if (req.chunked) {
-        CNT(hs, requests);
-        reply_and_close(c, 411, "Send the body with a Content-Length (no Transfer-Encoding)",
-                        STR_NULL);
-        return (ssize_t)len;
+        const char *why = NULL;
+        for (size_t i = 0; i < req.nhdrs; i++)
+            if (str_caseeq(req.hdrs[i].name, STR("Transfer-Encoding")) &&
+                !str_caseeq(req.hdrs[i].value, STR("chunked")))
+                why = "Only Transfer-Encoding: chunked is implemented";
+        if (why) {
+            CNT(hs, requests);
+            reply_and_close(c, 501, why, STR_NULL);
+            return (ssize_t)len;
+        }
+        size_t blen = 0;
+        ssize_t r = http_chunked(data + n, len - (size_t)n, cfg->http.max_body_size, NULL, &blen,
+                                 &why);
+        if (r == -EMSGSIZE || r == -EINVAL) {
+            CNT(hs, requests);
+            char msg[160];
+            snprintf(msg, sizeof msg, "%s%s%u bytes", why,
+                     r == -EMSGSIZE ? " of " : "", r == -EMSGSIZE ? cfg->http.max_body_size : 0);
+            reply_and_close(c, r == -EMSGSIZE ? 413 : 400, r == -EMSGSIZE ? msg : why, STR_NULL);
+            return (ssize_t)len;
+        }
+        if (r > 0) {
+            total = (size_t)n + (size_t)r;
+            chunked_len = blen;
+        } else {
+            total = SIZE_MAX; /* not complete yet */
+        }
+    } else {
+        uint64_t body = req.content_length > 0 ? (uint64_t)req.content_length : 0;
+        if (body > cfg->http.max_body_size) {
+            CNT(hs, requests);
+            char why[128];
+            snprintf(why, sizeof why, "Body of %llu bytes is above the limit of %u",
+                     (unsigned long long)body, cfg->http.max_body_size);
+            reply_and_close(c, 413, why, STR_NULL);
+            return (ssize_t)len;
+        }
+        total = (size_t)n + (size_t)body;
     }
-    uint64_t body = req.content_length > 0 ? (uint64_t)req.content_length : 0;
-    if (body > cfg->http.max_body_size) {
-        CNT(hs, requests);
-        char why[128];
-        snprintf(why, sizeof why, "Body of %llu bytes is above the limit of %u",
-                 (unsigned long long)body, cfg->http.max_body_size);
-        reply_and_close(c, 413, why, STR_NULL);
-        return (ssize_t)len;
-    }
-    size_t total = (size_t)n + (size_t)body;
     if (len < total) {
         if (c->st != C_BODY) {
             c->st = C_BODY;
@@ -481,7 +516,7 @@ static ssize_t on_data(void *flow_ctx, const char *data, size_t len)
         }
         return 0;
     }
-    if (dispatch(c, &req, data, total) < 0)
+    if (dispatch(c, &req, data, total, chunked_len) < 0)
         return (ssize_t)len;
     return (ssize_t)total;
 }
@@ -490,9 +525,16 @@ static ssize_t on_data(void *flow_ctx, const char *data, size_t len)
 
 void http__conn_unref(struct conn *c)
 {
-    if (--c->refs > 0)
+    if (atomic_fetch_sub(&c->refs, 1) > 1)
         return;
     free(c);
+}
+
+void http__ctx_abandon(struct http_ctx *x)
+{
+    struct conn *c = x->c;
+    ctx_free(x);
+    http__conn_unref(c);
 }
 
 static int on_open(void *ctx, struct net_worker *nw, uint64_t flow_id,

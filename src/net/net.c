@@ -1,5 +1,7 @@
 /*
- * net — UDP and TCP transports on the worker loops.
+ * net — UDP, TCP and TLS transports on the worker loops. TLS (net/tls.h) sits
+ * between the socket and the flow's buffers: on_read decrypts into f->in,
+ * flow_write encrypts; framing above sees plaintext only.
  */
 #include "net/net.h"
 
@@ -18,6 +20,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "net/tls.h"
 
 #define UDP_DGRAM_MAX 65536
 #define UDP_BATCH 16 /* datagrams per recvmmsg */
@@ -52,6 +55,7 @@ struct net {
     struct map *alive; /* every open flow id (any worker) → 1 */
     _Atomic uint32_t conns;
     struct counters c;
+    struct tls_server *tls; /* borrowed; NULL = no TLS (listeners of it are not opened) */
 };
 
 struct udp_sock {
@@ -62,10 +66,10 @@ struct udp_sock {
 
 struct tcp_listener {
     uv_tcp_t h;
+    enum transport transport; /* TCP or TLS */
     struct sockaddr_storage local;
     struct net_worker *nw;
     bool app; /* an app_listen entry: flows use the stream ops */
-    enum transport transport;
 };
 
 struct flow {
@@ -79,6 +83,11 @@ struct flow {
     uint64_t last_ms;
     int pins;
     bool connected, closing, counted;
+    bool outbound;        /* opened by us (flow_connect) */
+    bool last_words;      /* closing: ciphertext goes out only if the socket takes it now */
+    uint8_t transport;    /* TRANSPORT_TCP or TRANSPORT_TLS */
+    struct tls_conn *tls; /* TLS flows */
+    uint64_t born_ms;     /* for the TLS handshake timeout */
     uv_connect_t connect;
     const struct net_stream_ops *ops; /* another protocol's flow (HTTP), else SIP */
     void *app;                        /* its per-flow context */
@@ -100,6 +109,7 @@ struct net_worker {
     uint64_t next_flow;
     uv_timer_t sweep;
     char *udp_buf;
+    char *tls_buf; /* ciphertext read buffer, one per worker (consumed within on_read) */
     unsigned open_handles; /* freed when the last close callback runs */
     bool stopping;
 };
@@ -129,6 +139,14 @@ static size_t addr_key(const struct sockaddr_storage *ss, uint8_t *out, bool wit
         }
     }
     return n;
+}
+
+/* The by_addr key of a connection: peer address, port and transport (TCP and TLS differ). */
+static size_t flow_key(const struct sockaddr_storage *ss, enum transport t, uint8_t *out)
+{
+    size_t n = addr_key(ss, out, true);
+    out[n] = (uint8_t)t;
+    return n + 1;
 }
 
 const char *net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -199,7 +217,8 @@ int net_new(struct net **out, const struct listen_list *listen, const struct net
     }
     for (size_t i = 0; i < listen->n; i++) {
         const struct listen_addr *la = &listen->v[i];
-        if (la->transport == TRANSPORT_UDP || la->transport == TRANSPORT_TCP) {
+        if (la->transport == TRANSPORT_UDP || la->transport == TRANSPORT_TCP ||
+            la->transport == TRANSPORT_TLS) {
             n->listen.v[n->listen.n++] = *la;
         } else {
             char a[64];
@@ -216,6 +235,11 @@ int net_new(struct net **out, const struct listen_list *listen, const struct net
     pthread_mutex_init(&n->flows_lock, NULL);
     *out = n;
     return 0;
+}
+
+void net_set_tls(struct net *n, struct tls_server *tls)
+{
+    n->tls = tls;
 }
 
 void net_free(struct net *n)
@@ -317,6 +341,7 @@ static void handle_closed(uv_handle_t *h)
         map_free(nw->flows);
         map_free(nw->by_addr);
         free(nw->udp_buf);
+        free(nw->tls_buf);
         free(nw);
     }
 }
@@ -329,11 +354,13 @@ static void flow_freed(uv_handle_t *h)
         f->ops->close(f->app);
     buf_free(&f->in);
     buf_free(&f->pending);
+    tls_conn_free(f->tls);
     free(f);
     if (--nw->open_handles == 0 && nw->stopping) {
         map_free(nw->flows);
         map_free(nw->by_addr);
         free(nw->udp_buf);
+        free(nw->tls_buf);
         free(nw);
     }
 }
@@ -346,12 +373,16 @@ static void flow_close(struct flow *f, const char *why)
     struct net_worker *nw = f->nw;
     struct net *n = nw->net;
     char a[64];
-    log_debug("net", "tcp flow %llx %s closed: %s", (unsigned long long)f->id,
-              net_addr_str(&f->peer, a, sizeof a), why);
+    log_debug("net", "%s flow %llx %s closed: %s", transport_name(f->transport),
+              (unsigned long long)f->id, net_addr_str(&f->peer, a, sizeof a), why);
+    if (f->tls && f->connected) {
+        f->last_words = true;
+        tls_conn_shutdown(f->tls); /* close_notify, if the socket takes it at once */
+    }
     map_del_int(nw->flows, f->id);
     alive_set(n, f->id, false);
-    uint8_t k[18];
-    size_t kl = addr_key(&f->peer, k, true);
+    uint8_t k[19];
+    size_t kl = flow_key(&f->peer, f->transport, k);
     if (map_get_str(nw->by_addr, str_make((char *)k, kl)) == f)
         map_del_str(nw->by_addr, str_make((char *)k, kl));
     if (f->counted) {
@@ -383,16 +414,17 @@ static void close_flows(struct net_worker *nw)
 
 /* ---- TCP ---- */
 
-static struct flow *flow_new(struct net_worker *nw)
+static struct flow *flow_new(struct net_worker *nw, enum transport t)
 {
     struct flow *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->nw = nw;
+    f->transport = (uint8_t)t;
     f->id = ((uint64_t)(worker_index(nw->w) + 1) << FLOW_ID_SHIFT) | ++nw->next_flow;
     buf_init(&f->in, nw->net->lim.max_message + 4);
     buf_init(&f->pending, nw->net->lim.max_write_queue);
-    f->last_ms = clock_mono_ms();
+    f->last_ms = f->born_ms = clock_mono_ms();
     if (uv_tcp_init(nw->loop, &f->tcp) < 0) {
         free(f);
         return NULL;
@@ -412,6 +444,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     struct flow *f = h->data;
+    if (f->tls) {
+        /* ciphertext: decrypted into f->in within on_read */
+        b->base = f->nw->tls_buf;
+        b->len = READ_CHUNK;
+        return;
+    }
     if (f->draining)
         buf_reset(&f->in);
     size_t room = f->in.max - f->in.len;
@@ -492,7 +530,7 @@ static void deliver_stream(struct flow *f)
         struct net_rx rx = {
             .data = (const char *)f->in.data,
             .len = (size_t)r,
-            .transport = TRANSPORT_TCP,
+            .transport = (enum transport)f->transport,
             .src = f->peer,
             .srclen = f->peerlen,
             .local = &f->local,
@@ -502,6 +540,41 @@ static void deliver_stream(struct flow *f)
         n->h.recv(n->h.ctx, nw, &rx);
         if (!f->closing)
             buf_consume(&f->in, (size_t)r);
+    }
+}
+
+/* An idle flow keeps no read buffer (10,000s of registered connections sit idle). */
+static void release_idle_buffer(struct flow *f)
+{
+    if (!f->closing && f->in.len == 0 && f->in.cap)
+        buf_free(&f->in);
+}
+
+/* Ciphertext in: decrypt into f->in and deliver, as long as plaintext comes. */
+static void tls_read(struct flow *f, const char *data, size_t len)
+{
+    for (;;) {
+        int rc = tls_conn_input(f->tls, data, len, &f->in);
+        if (rc < 0) {
+            char a[64];
+            if (rc == -EPROTO && f->outbound) /* ours to fix: CA file, peer's certificate */
+                log_warn("net", "tls to %s: %s", net_addr_str(&f->peer, a, sizeof a),
+                         tls_conn_why(f->tls));
+            flow_close(f, rc == -ECONNRESET ? "closed by peer" : tls_conn_why(f->tls));
+            return;
+        }
+        deliver_stream(f);
+        if (f->closing || !tls_conn_pending(f->tls)) {
+            release_idle_buffer(f);
+            return;
+        }
+        if (f->in.len >= f->in.max) {
+            CNT_ADD(f->nw->net, frame_errors, 1);
+            flow_close(f, "message too large");
+            return;
+        }
+        data = NULL;
+        len = 0;
     }
 }
 
@@ -522,9 +595,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     if (f->draining)
         return; /* a gracefully closed flow: input is discarded until the peer closes */
-    f->in.len += (size_t)nread;
     f->last_ms = clock_mono_ms();
+    if (f->tls) {
+        tls_read(f, b->base, (size_t)nread);
+        return;
+    }
+    f->in.len += (size_t)nread;
     deliver_stream(f);
+    release_idle_buffer(f);
 }
 
 static void flow_started(struct flow *f)
@@ -536,8 +614,34 @@ static void flow_started(struct flow *f)
     uv_tcp_nodelay(&f->tcp, 1);
     f->connected = true;
     int rc = uv_read_start((uv_stream_t *)&f->tcp, on_alloc, on_read);
-    if (rc < 0)
+    if (rc < 0) {
         flow_close(f, uv_strerror(rc));
+        return;
+    }
+    if (f->tls && (rc = tls_conn_start(f->tls)) < 0)
+        flow_close(f, tls_conn_why(f->tls));
+}
+
+static int raw_write(struct flow *f, const void *data, size_t len);
+
+/* TLS ciphertext out (the tls_send_fn of a flow). */
+static int tls_out(void *ctx, const void *data, size_t len)
+{
+    struct flow *f = ctx;
+    if (f->last_words) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        return uv_try_write((uv_stream_t *)&f->tcp, &b, 1) == (int)len ? 0 : -EPIPE;
+    }
+    return raw_write(f, data, len);
+}
+
+/* Puts a TLS layer on a new flow. 0 or a negative errno (-EBUSY: too many handshakes). */
+static int flow_tls(struct flow *f, bool client)
+{
+    struct tls_server *t = f->nw->net->tls;
+    if (!t)
+        return -EAFNOSUPPORT;
+    return tls_conn_new(&f->tls, t, client, &f->peer, tls_out, f);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -549,7 +653,7 @@ static void on_connection(uv_stream_t *server, int status)
         log_warn("net", "accept: %s", uv_strerror(status));
         return;
     }
-    struct flow *f = flow_new(nw);
+    struct flow *f = flow_new(nw, l->transport);
     if (f && l->app) {
         f->ops = n->app_ops;
         f->in.max = n->app_ops->max_buffer;
@@ -589,8 +693,16 @@ static void on_connection(uv_stream_t *server, int status)
     f->counted = true;
     CNT_ADD(n, tcp_accepted, 1);
     CNT_ADD(n, tcp_open, 1);
-    uint8_t k[18];
-    size_t kl = addr_key(&f->peer, k, true);
+    if (l->transport == TRANSPORT_TLS) {
+        int rc = flow_tls(f, false);
+        if (rc < 0) {
+            CNT_ADD(n, tcp_refused, 1);
+            log_warn("net", "tls %s refused: %s", net_addr_str(&f->peer, a, sizeof a),
+                     rc == -EBUSY ? "tls.max_handshakes reached" : strerror(-rc));
+            flow_close(f, "TLS not available");
+            return;
+        }
+    }
     if (f->ops) {
         struct net_flow_info fi = { .transport = l->transport, .peer = f->peer,
                                     .peerlen = f->peerlen, .local = l->local };
@@ -604,6 +716,8 @@ static void on_connection(uv_stream_t *server, int status)
         flow_started(f);
         return; /* not reused for SIP sends by address */
     }
+    uint8_t k[19];
+    size_t kl = flow_key(&f->peer, f->transport, k);
     map_set_str(nw->by_addr, str_make((char *)k, kl), f, NULL);
     flow_started(f);
 }
@@ -624,12 +738,30 @@ static void on_written(uv_write_t *req, int status)
     free(w);
 }
 
+/* Plaintext out: encrypted on a TLS flow, kept until an outbound connect ends. */
 static int flow_write(struct flow *f, const void *data, size_t len)
 {
     if (f->closing || f->draining)
         return -ENOTCONN;
     if (!f->connected)
         return buf_append(&f->pending, data, len);
+    if (f->tls) {
+        int rc = tls_conn_write(f->tls, data, len, f->nw->net->lim.max_write_queue);
+        if (rc < 0 && !f->closing) {
+            CNT_ADD(f->nw->net, send_errors, 1);
+            flow_close(f, rc == -ENOBUFS ? "peer reads too slowly (write queue full)"
+                                         : tls_conn_why(f->tls));
+        }
+        return rc;
+    }
+    return raw_write(f, data, len);
+}
+
+/* Bytes onto the socket: tried at once, queued (up to max_write_queue) when it is full. */
+static int raw_write(struct flow *f, const void *data, size_t len)
+{
+    if (f->closing)
+        return -ENOTCONN;
     size_t done = 0;
     if (f->tcp.write_queue_size == 0) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
@@ -685,20 +817,22 @@ static void on_connected(uv_connect_t *req, int status)
     }
 }
 
-static struct flow *flow_connect(struct net_worker *nw, const struct sockaddr_storage *to)
+static struct flow *flow_connect(struct net_worker *nw, const struct sockaddr_storage *to,
+                                 enum transport t)
 {
     struct net *n = nw->net;
     if (atomic_fetch_add(&n->conns, 1) >= n->lim.max_connections) {
         atomic_fetch_sub(&n->conns, 1);
         return NULL;
     }
-    struct flow *f = flow_new(nw);
+    struct flow *f = flow_new(nw, t);
     if (!f) {
         atomic_fetch_sub(&n->conns, 1);
         return NULL;
     }
     f->peer = *to;
     f->peerlen = addr_len(to);
+    f->outbound = true;
     if (!ip_admit(n, &f->peer)) {
         atomic_fetch_sub(&n->conns, 1);
         flow_close(f, "per-address connection limit");
@@ -706,14 +840,19 @@ static struct flow *flow_connect(struct net_worker *nw, const struct sockaddr_st
     }
     f->counted = true;
     CNT_ADD(n, tcp_open, 1);
+    int rc = t == TRANSPORT_TLS ? flow_tls(f, true) : 0;
+    if (rc < 0) {
+        flow_close(f, strerror(-rc));
+        return NULL;
+    }
     f->connect.data = f;
-    int rc = uv_tcp_connect(&f->connect, &f->tcp, (const struct sockaddr *)to, on_connected);
+    rc = uv_tcp_connect(&f->connect, &f->tcp, (const struct sockaddr *)to, on_connected);
     if (rc < 0) {
         flow_close(f, uv_strerror(rc));
         return NULL;
     }
-    uint8_t k[18];
-    size_t kl = addr_key(to, k, true);
+    uint8_t k[19];
+    size_t kl = flow_key(to, t, k);
     map_set_str(nw->by_addr, str_make((char *)k, kl), f, NULL);
     return f;
 }
@@ -722,18 +861,23 @@ static void on_sweep(uv_timer_t *t)
 {
     struct net_worker *nw = t->data;
     uint64_t now = clock_mono_ms(), idle = (uint64_t)nw->net->lim.idle_timeout_s * 1000;
+    uint64_t hs = nw->net->tls ? (uint64_t)tls_server_handshake_timeout(nw->net->tls) * 1000
+                               : UINT64_MAX;
     struct map_iter it = MAP_ITER_INIT;
     struct map_entry e;
     struct flow *batch[256];
+    bool slow[256];
     size_t n = 0;
     /* flow_close changes the map: collect a bounded batch, close it, go on next tick. */
     while (n < sizeof batch / sizeof batch[0] && map_next(nw->flows, &it, &e)) {
         struct flow *f = e.val;
-        if (f->draining ? now > f->drain_until : !f->ops && f->pins == 0 && now - f->last_ms > idle)
+        slow[n] = f->tls && !tls_conn_ready(f->tls) && now - f->born_ms > hs;
+        if (slow[n] || (f->draining ? now > f->drain_until
+                                    : !f->ops && f->pins == 0 && now - f->last_ms > idle))
             batch[n++] = f;
     }
     for (size_t i = 0; i < n; i++)
-        flow_close(batch[i], "idle");
+        flow_close(batch[i], slow[i] ? "TLS handshake timeout" : "idle");
 }
 
 /* ---- UDP ---- */
@@ -846,10 +990,12 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
     nw->w = w;
     nw->loop = worker_loop(w);
     nw->udp_buf = malloc(UDP_DGRAM_MAX * UDP_BATCH);
-    if (!nw->udp_buf || map_new(&nw->flows, MAP_KEY_INT, 256) < 0 ||
+    nw->tls_buf = n->tls ? malloc(READ_CHUNK) : NULL;
+    if (!nw->udp_buf || (n->tls && !nw->tls_buf) || map_new(&nw->flows, MAP_KEY_INT, 256) < 0 ||
         map_new(&nw->by_addr, MAP_KEY_STR, 256) < 0) {
         map_free(nw->flows);
         free(nw->udp_buf);
+        free(nw->tls_buf);
         free(nw);
         return -ENOMEM;
     }
@@ -881,6 +1027,8 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
                 rc = uv_udp_recv_start(&u->h, udp_alloc, udp_recv);
             if (rc < 0)
                 close(fd);
+        } else if (la->transport == TRANSPORT_TLS && !n->tls) {
+            rc = -ENOPROTOOPT; /* the owner did not give net a TLS context */
         } else {
             int fd = bound_socket(SOCK_STREAM, &addr, 0);
             if (fd < 0) {
@@ -907,7 +1055,8 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
                          net_addr_str(&addr, a, sizeof a));
         } else {
             log_error("net", "cannot listen on %s:%s: %s", transport_name(la->transport),
-                      net_addr_str(&addr, a, sizeof a), strerror(rc < -4095 ? EIO : -rc));
+                      net_addr_str(&addr, a, sizeof a),
+                      rc == -ENOPROTOOPT ? "no TLS context" : strerror(rc < -4095 ? EIO : -rc));
         }
     }
     n->workers[worker_index(w)] = nw;
@@ -991,7 +1140,8 @@ int net_send(struct net_worker *nw, const struct net_dest *d, const void *data, 
         CNT_ADD(n, send_errors, 1);
         return r == UV_EAGAIN ? -EAGAIN : -EIO;
     }
-    if (d->transport != TRANSPORT_TCP && !d->flow_id)
+    if (!d->flow_id && d->transport != TRANSPORT_TCP &&
+        (d->transport != TRANSPORT_TLS || !n->tls))
         return -EAFNOSUPPORT;
     if (d->flow_id) {
         unsigned owner = net_flow_owner(d->flow_id);
@@ -1021,11 +1171,11 @@ int net_send(struct net_worker *nw, const struct net_dest *d, const void *data, 
             CNT_ADD(n, tcp_tx, 1);
         return rc;
     }
-    uint8_t k[18];
-    size_t kl = addr_key(&d->addr, k, true);
+    uint8_t k[19];
+    size_t kl = flow_key(&d->addr, d->transport, k);
     struct flow *f = map_get_str(nw->by_addr, str_make((char *)k, kl));
     if (!f || f->closing)
-        f = flow_connect(nw, &d->addr);
+        f = flow_connect(nw, &d->addr, d->transport);
     if (!f)
         return -ECONNREFUSED;
     int rc = flow_write(f, data, len);
@@ -1068,7 +1218,7 @@ int net_add_stream_listeners(struct net *n, const struct listen_list *l,
     for (size_t i = 0; i < l->n; i++) {
         const struct listen_addr *la = &l->v[i];
         char a[64];
-        if (la->transport != TRANSPORT_TCP) {
+        if (la->transport != TRANSPORT_TCP && la->transport != TRANSPORT_TLS) {
             log_warn("net", "%s:%s: transport not served yet for this listener, skipped",
                      transport_name(la->transport), net_addr_str(&la->addr, a, sizeof a));
             continue;

@@ -1,7 +1,8 @@
 /*
  * net — the transports: UDP (one SO_REUSEPORT socket per worker, batched
- * receive) and TCP (one SO_REUSEPORT listener per worker; a connection, a
- * "flow", stays on the worker that accepted or opened it). Bytes in, framed
+ * receive) and TCP and TLS (one SO_REUSEPORT listener per worker; a
+ * connection, a "flow", stays on the worker that accepted or opened it; TLS
+ * is net/tls.h under the flow). Bytes in, framed
  * messages up through a callback; bytes out to an address or onto a flow.
  *
  * net knows nothing of SIP beyond RFC 5626 keep-alives: stream framing is a
@@ -21,6 +22,7 @@
 
 struct net;
 struct net_worker;
+struct tls_server;
 
 /* A received message, borrowed for the duration of the recv callback. */
 struct net_rx {
@@ -76,14 +78,22 @@ struct net_stats {
 };
 
 /*
- * A new transport layer for the given listening addresses (UDP and TCP are
- * opened; other transports are for later layers and are skipped with a log
- * line). Nothing is opened until workers call net_worker_start. 0 or -ENOMEM.
+ * A new transport layer for the given listening addresses (UDP, TCP and TLS
+ * are opened; other transports are for later layers and are skipped with a
+ * log line). Nothing is opened until workers call net_worker_start. 0 or -ENOMEM.
  */
 int net_new(struct net **out, const struct listen_list *listen, const struct net_limits *lim,
             const struct net_handlers *h, unsigned nworkers);
 /* Frees the shared part; every net_worker must have stopped. NULL is fine. */
 void net_free(struct net *n);
+/*
+ * Gives net the TLS contexts (borrowed: they must outlive n) for its tls:
+ * listeners and for sends with transport TLS. Call before the workers start;
+ * without it a tls: listener fails to open (-ENOPROTOOPT) and a TLS send gets
+ * -EAFNOSUPPORT. The framing and recv callbacks see plaintext either way;
+ * rx->transport says TRANSPORT_TLS.
+ */
+void net_set_tls(struct net *n, struct tls_server *tls);
 
 /*
  * On worker w's thread (its on_start hook): opens this worker's sockets.
@@ -98,7 +108,8 @@ void net_worker_stop(struct net_worker *nw);
  * Sends one message (copied). On a flow owned by another worker the bytes are
  * handed to that worker. UDP goes out of this worker's socket for the
  * destination's family; TCP without a flow reuses a connection to the address
- * or opens one. Returns 0 when sent or queued, -ENOTCONN when the flow is gone,
+ * or opens one (TLS likewise: a TLS connection is never reused for TCP nor the
+ * reverse). Returns 0 when sent or queued, -ENOTCONN when the flow is gone,
  * -EAFNOSUPPORT when no socket of that transport/family is open, -ENOBUFS when
  * too big or queued too much, another negative errno on failure. Never blocks.
  */

@@ -501,7 +501,17 @@ int store_archive_search(struct store *s, const struct store_archive_query *q, s
                              dbv_int(q->until_ms ? q->until_ms : INT64_MAX),
                              dbv_int(q->limit ? q->limit : 100)};
         struct archive_ctx c = {cb, ctx};
-        rc = db_exec(s->db, sql, p, 6, archive_row, &c);
+        char desc[1600];
+        if (q->newest_first) {
+            /* the same query, ordered the other way (history pages go backwards) */
+            const char *ob = strstr(sql, " ORDER BY a.at_ms, a.id ");
+            if (!ob || snprintf(desc, sizeof desc, "%.*s ORDER BY a.at_ms DESC, a.id DESC %s",
+                                (int)(ob - sql), sql, ob + 24) >= (int)sizeof desc)
+                rc = -EINVAL;
+            sql = desc;
+        }
+        if (rc == 0)
+            rc = db_exec(s->db, sql, p, 6, archive_row, &c);
     }
     buf_free(&fq);
     return rc;

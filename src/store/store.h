@@ -284,6 +284,7 @@ struct store_archive_query {
     int64_t since_ms; /* at_ms >= since (0 = no bound) */
     int64_t until_ms; /* at_ms < until (0 = no bound) */
     uint32_t limit;   /* 0 = 100 */
+    bool newest_first; /* the latest `limit` entries, newest first (history paging) */
 };
 typedef int (*store_archive_fn)(void *ctx, const struct store_archive_entry *e);
 /* Matching entries, oldest first. */

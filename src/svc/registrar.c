@@ -54,6 +54,18 @@ void registrar_free(struct registrar *rg)
     free(rg);
 }
 
+/*
+ * Whether a binding lives and dies with its connection: an outbound one (RFC 5626
+ * §5.2: +sip.instance and reg-id) or one over WebSocket (its Contact host is .invalid,
+ * RFC 7118). A plain TCP registration outlives its connection: its Contact is reached
+ * by address afterwards, as before.
+ */
+static bool flow_bound(const struct loc_binding *b)
+{
+    return (b->instance.len && b->reg_id) || b->transport == TRANSPORT_WS ||
+           b->transport == TRANSPORT_WSS;
+}
+
 /* Remembers that aor has a binding over flow_id. */
 static void flow_note(struct registrar *rg, uint64_t flow_id, const char *aor)
 {
@@ -101,7 +113,7 @@ void registrar_flow_closed(struct registrar *rg, uint64_t flow_id, uint64_t now_
             size_t n = 0;
             if (loc_lookup(rg->loc, aor, now_ms, a, &b, &n) == 0) {
                 for (size_t i = 0; i < n; i++) {
-                    if (b[i].flow_id != flow_id)
+                    if (b[i].flow_id != flow_id || !flow_bound(&b[i]))
                         continue; /* re-registered over another connection since */
                     struct loc_binding rm = { .contact = b[i].contact,
                                               .contact_key = b[i].contact_key,
@@ -357,7 +369,7 @@ void registrar_handle(struct registrar *rg, struct core_req *r)
     case 0:
     case -ENOBUFS:
         for (size_t i = 0; i < n; i++)
-            if (v[i].flow_id && v[i].expires_ms)
+            if (v[i].flow_id && v[i].expires_ms && flow_bound(&v[i]))
                 flow_note(rg, v[i].flow_id, aor);
         if (rc == 0)
             answer_bindings(r, cur, ncur, outbound);

@@ -10,7 +10,7 @@ As a program it runs the SIP-over-WebSocket checks and prints one line per
 check, "PASS name" or "FAIL name: detail":
   wsclient.py sip --http PORT --sip PORT   (users alice/bob with password 'pw')
 """
-import argparse, base64, hashlib, os, random, re, socket, struct, sys, time
+import argparse, base64, hashlib, os, random, re, socket, ssl, struct, sys, time
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -20,8 +20,15 @@ class WSError(Exception):
 
 
 class WS:
+    tls = False  # wss: TLS without certificate checks (the server's is self-signed in tests)
+
     def __init__(self, host, port, path="/sip", protocols=("sip",), headers=None, timeout=5):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if WS.tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=host)
         key = base64.b64encode(os.urandom(16)).decode()
         req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
@@ -92,10 +99,16 @@ class WS:
             raise WSError("server frames must not be masked")
         return bool(b0 & 0x80), b0 & 0x0F, self._need(n)
 
+    auto_pong = True  # answer pings as browsers do (off to see the pings)
+
     def recv(self, timeout=5):
-        """The next message: (opcode, payload); control frames are returned too."""
+        """The next message: (opcode, payload); control frames are returned too
+        (pings only when auto_pong is off: else they are answered here)."""
         self.sock.settimeout(timeout)
         fin, op, data = self.frame()
+        while op == 9 and self.auto_pong:
+            self.send(10, data)
+            fin, op, data = self.frame()
         if op >= 8:
             return op, data
         while not fin:
@@ -266,6 +279,85 @@ def check(name, cond, detail=""):
     return cond
 
 
+def invite_dialog(alice, bob):
+    import threading
+    box = {}
+
+    def callee():
+        try:
+            while True:
+                m = bob.recv(5)
+                if m.startswith("INVITE"):
+                    break
+            box["invite"] = m
+            rr = re.findall(r"^Record-Route:\s*(.*?)\r$", m, re.M | re.I)
+            box["rr"] = ", ".join(rr)
+            vias = "".join(f"Via: {v}\r\n" for v in re.findall(r"^Via:\s*(.*?)\r$", m, re.M))
+            box["btag"] = tok()
+            ok = (f"SIP/2.0 200 OK\r\n{vias}"
+                  + "".join(f"Record-Route: {r}\r\n" for r in rr)
+                  + f"From: {header(m, 'From')}\r\nTo: {header(m, 'To')};tag={box['btag']}\r\n"
+                  f"Call-ID: {header(m, 'Call-ID')}\r\nCSeq: {header(m, 'CSeq')}\r\n"
+                  f"Contact: <sip:bob@127.0.0.1:{bob.port}>\r\nContent-Length: 0\r\n\r\n")
+            bob.sock.sendto(ok.encode(), bob.server)
+            while True:
+                m = bob.recv(5)
+                if m.startswith("ACK"):
+                    box["ack"] = m
+                    break
+        except Exception as e:
+            box["err"] = repr(e)
+    t = threading.Thread(target=callee)
+    t.start()
+    ct = f"<sip:alice@{alice.host};transport=ws;ob>"
+    st, resp = alice.transact("INVITE", "sip:bob@localhost", "<sip:bob@localhost>",
+                              f"Contact: {ct}\r\n", body="v=0\r\n")
+    check("INVITE from the WebSocket answered 200", st == 200, resp[:300])
+    rr = box.get("rr", "")
+    check("Record-Route of the INVITE has a transport=ws entry", "transport=ws" in rr, rr)
+    if st != 200:
+        t.join(6)
+        return
+    # ACK through the route set (reversed Record-Route of the 200)
+    rrs = [r.strip() for r in ", ".join(re.findall(r"^Record-Route:\s*(.*?)\r$", resp, re.M)).split(",")]
+    route = ", ".join(reversed(rrs))
+    to = header(resp, "To")
+    cid = header(resp, "Call-ID")
+    ack = (f"ACK sip:bob@127.0.0.1:{bob.port} SIP/2.0\r\nVia: SIP/2.0/WSS {alice.host};branch=z9hG4bK{tok()}\r\n"
+           f"Max-Forwards: 69\r\nRoute: {route}\r\nTo: {to}\r\nFrom: <sip:alice@localhost>;tag={alice.tag}\r\n"
+           f"Call-ID: {cid}\r\nCSeq: {header(resp, 'CSeq').split()[0]} ACK\r\nContent-Length: 0\r\n\r\n")
+    alice.ws.send(1, ack)
+    t.join(6)
+    check("ACK reaches the callee through the Record-Route", "ack" in box, str(box.get("err")))
+    # BYE from the callee: Route = the Record-Route as received
+    bye = (f"BYE sip:alice@{alice.host};transport=ws SIP/2.0\r\n"
+           f"Via: SIP/2.0/UDP 127.0.0.1:{bob.port};branch=z9hG4bK{tok()};rport\r\n"
+           f"Max-Forwards: 70\r\nRoute: {rr}\r\nFrom: {to}\r\n"
+           f"To: <sip:alice@localhost>;tag={alice.tag}\r\nCall-ID: {cid}\r\nCSeq: 1 BYE\r\n"
+           f"Content-Length: 0\r\n\r\n")
+    bob.sock.sendto(bye.encode(), bob.server)
+    got = None
+    try:
+        while True:
+            m = alice.next_sip(5)
+            if m.startswith("BYE"):
+                got = m
+                break
+    except Exception as e:
+        check("in-dialog BYE comes back to the WebSocket", False, repr(e))
+        return
+    check("in-dialog BYE comes back to the WebSocket", got is not None)
+    alice.answer(got, 200)
+    try:
+        while True:
+            m = bob.recv(5)
+            if m.startswith("SIP/2.0"):
+                break
+        check("the browser's 200 for the BYE reaches the callee", status_of(m) == 200, m[:200])
+    except Exception as e:
+        check("the browser's 200 for the BYE reaches the callee", False, repr(e))
+
+
 def sip_checks(a):
     host = "127.0.0.1"
     # the upgrade without the 'sip' subprotocol is refused
@@ -291,6 +383,9 @@ def sip_checks(a):
     # ping answered with the same payload
     ws.send(9, b"hello")
     op, data = ws.recv()
+    while op in (1, 2):  # e.g. an offline message delivered after the REGISTER
+        alice.answer(data.decode(errors="replace"), 200)
+        op, data = ws.recv()
     check("ping answered by pong with its payload", op == 10 and data == b"hello", f"{op} {data!r}")
 
     # a UDP user reaches alice on her WebSocket
@@ -310,15 +405,18 @@ def sip_checks(a):
     try:
         while True:
             m = alice.next_sip(5)
-            if m.startswith("MESSAGE"):
+            if m.startswith("MESSAGE") and m.endswith("hello over ws"):
                 got = m
                 break
+            if m.startswith("MESSAGE"):  # e.g. an offline message delivered on REGISTER
+                alice.answer(m, 200)
     except Exception as e:
         check("MESSAGE from UDP arrives on the WebSocket", False, repr(e))
     if got:
         check("MESSAGE from UDP arrives on the WebSocket", got.endswith("hello over ws"), got[:300])
         top_via = re.search(r"^Via:\s*(.*?)\r$", got, re.M).group(1)
-        check("forwarded MESSAGE has Via SIP/2.0/WS", top_via.startswith("SIP/2.0/WS "), top_via)
+        want = "SIP/2.0/WSS " if WS.tls else "SIP/2.0/WS "
+        check("forwarded MESSAGE has Via " + want.strip(), top_via.startswith(want), top_via)
         alice.answer(got, 200)
     t.join(10)
     check("WebSocket user's 200 reaches the UDP sender", res.get("st") == 200, str(res.get("st")))
@@ -341,6 +439,10 @@ def sip_checks(a):
     check("MESSAGE from the WebSocket reaches the UDP user",
           res2.get("msg", "").endswith("hello from the browser"), str(res2)[:300])
     check("UDP user's 200 reaches the WebSocket user", st == 200, msg[:300])
+
+    # a call: INVITE from the WebSocket, Record-Route with transport=ws, and a BYE from the
+    # callee that comes back to the browser on its connection through the route set
+    invite_dialog(alice, bob)
 
     # fragmented message reassembled: OPTIONS in three frames
     opt = alice.build("OPTIONS", "sip:localhost", "<sip:localhost>", tok(), 1)
@@ -380,6 +482,19 @@ def sip_checks(a):
     except Exception as e:
         check("unmasked frame → close 1002", False, repr(e))
 
+    # text that is not UTF-8 → 1007; a reserved bit or an unknown opcode → 1002
+    for name, op, payload, want in (("invalid UTF-8 text → close 1007", 1, b"\xff\xfe OPTIONS", 1007),
+                                    ("reserved bit set → close 1002", 1 | 0x40, b"abc", 1002),
+                                    ("unknown opcode → close 1002", 3, b"abc", 1002)):
+        ws = WS(host, a.http, "/sip")
+        ws.send(op, payload)
+        try:
+            op2, data = ws.recv()
+            code = struct.unpack("!H", data[:2])[0] if op2 == 8 and len(data) >= 2 else None
+            check(name, code == want, f"{op2} {data[:20]!r}")
+        except Exception as e:
+            check(name, False, repr(e))
+
     # a clean close is answered with 1000
     ws = WS(host, a.http, "/sip")
     ws.send(8, struct.pack("!H", 1000))
@@ -394,6 +509,7 @@ def sip_checks(a):
 def ping_check(a):
     """The server pings a silent WebSocket (http.ws_ping_interval)."""
     ws = WS("127.0.0.1", a.http, "/sip")
+    ws.auto_pong = False
     try:
         op, data = ws.recv(timeout=a.wait)
         check("server pings a silent WebSocket", op == 9, f"{op} {data!r}")
@@ -420,7 +536,9 @@ def main():
     ap.add_argument("--sip", type=int, default=0)
     ap.add_argument("--max", type=int, default=65536)
     ap.add_argument("--wait", type=float, default=3)
+    ap.add_argument("--tls", action="store_true", help="wss:// (TLS, certificate not checked)")
     a = ap.parse_args()
+    WS.tls = a.tls
     try:
         sip_checks(a) if a.cmd == "sip" else ping_check(a)
     except Exception as e:

@@ -434,7 +434,7 @@ static struct hits search(struct store *s, const char *text, const char *user, c
                           int64_t since, int64_t until)
 {
     struct store_archive_query q = {str_cstr(text), str_cstr(user), str_cstr(with),
-                                    since,          until,          0};
+                                    since,          until,          0, false};
     struct hits h = {0};
     assert_int_equal(store_archive_search(s, &q, collect_hit, &h), 0);
     return h;
