@@ -146,9 +146,8 @@ except (socket.timeout, TimeoutError):
 # a slow subscriber: it never reads; the others keep getting everything, in order
 slow = connect({"Authorization": "Bearer " + SUB})
 req(slow, op="subscribe", channel="news")
-slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 big = "y" * 60000
-M = 200
+M = 400  # 24 MB: more than the kernel's socket buffers plus the 4 MiB write queue hold
 t0 = time.time()
 fast_got = {"app": 0, "alice": 0}
 last_seq = {"app": 0, "alice": 0}
@@ -166,21 +165,9 @@ for i in range(M):
 elapsed = time.time() - t0
 check("with a subscriber that does not read, the others get every message in order",
       fast_got == {"app": M, "alice": M} and in_order, (fast_got, in_order))
-check("  and publishing does not wait for it (%d publishes in %.1f s)" % (M, elapsed), elapsed < 30)
-# the slow one was closed by the server: draining its socket ends with a close or EOF
-closed, count = False, 0
-slow.sock.settimeout(5)
-try:
-    while True:
-        op, data = slow.recv(5)
-        if op == 8:
-            closed = True
-            break
-        count += 1
-except (WSError, OSError):
-    closed = True
-check("the slow subscriber is closed by the server (it got %d of %d)" % (count, M),
-      closed and count < M, count)
+check("  and publishing does not wait for it (%d publishes in %.1f s)" % (M, elapsed), elapsed < 60)
+# (the bash side checks in rtcd's log that the server closed the slow one)
+slow.sock.close()
 for ws in (app, alice, bob, anon):
     ws.close()
 sys.exit(1 if failed else 0)

@@ -2,6 +2,11 @@
 # The examples of docs/apps.md, run for real: examples/notify.sh (curl), the C bot
 # examples/bot/echo_bot.c behind a webhook (answers, offers a choice, gets the choice
 # back), and examples/live.html in headless Chromium fed by a channel.
+# In a private network namespace with only loopback when we may (root): other test runs
+# on this machine using the same ports cannot collide with this one.
+if [ -z "${APPS_NETNS:-}" ] && unshare -n true 2>/dev/null; then
+    exec env APPS_NETNS=1 unshare -n bash -c 'ip link set lo up && exec bash "$@"' bash "$0" "$@"
+fi
 . "$(dirname "$0")/../lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -83,4 +88,6 @@ if printf '%s' "$feed" | grep -Eq '^#[0-9]+ ?tick [0-9]+' && [ "${newest:-0}" -g
     ok "examples/live.html in Chromium shows the channel's messages, newest first"
 else not_ok "live.html shows messages" "feed='$feed' status='$state'"; fi
 expect_eq "  and says it is subscribed" subscribed "$state"
+stop_pid "$RTCD_PID" 10 && ok "rtcd stops cleanly (no leak, no error)" ||
+    not_ok "rtcd stops cleanly" "$(grep -A8 -E 'Sanitizer|runtime error' "$T/rtcd.log" | head -12)"
 finish
