@@ -7,6 +7,7 @@
 
 #include "svc/apps.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct notify_req r;
