@@ -275,3 +275,42 @@ int store_channel_list(struct store *s, store_channel_fn cb, void *ctx)
     struct chan_ctx c = {cb, ctx};
     return db_exec(s->db, sql, NULL, 0, chan_row, &c);
 }
+
+int store_channel_member_set(struct store *s, str channel, str user, bool join)
+{
+    static const char *const q_add =
+        "INSERT INTO channel_member (channel, user_name) VALUES ($1, $2)"
+        " ON CONFLICT (channel, user_name) DO NOTHING";
+    static const char *const q_del =
+        "DELETE FROM channel_member WHERE channel = $1 AND user_name = $2";
+    if (!store_name_valid(channel) || !store_name_valid(user))
+        return -EINVAL;
+    struct db_val p[] = {dbv_text(channel), dbv_text(user)};
+    return db_exec(s->db, join ? q_add : q_del, p, 2, NULL, NULL);
+}
+
+int store_channel_member_drop(struct store *s, str user)
+{
+    static const char *const sql = "DELETE FROM channel_member WHERE user_name = $1";
+    struct db_val p[] = {dbv_text(user)};
+    return db_exec(s->db, sql, p, 1, NULL, NULL);
+}
+
+struct member_ctx {
+    store_member_fn cb;
+    void *ctx;
+};
+
+static int member_row(void *ctx, const struct db_row *r)
+{
+    struct member_ctx *c = ctx;
+    return c->cb(c->ctx, r->col[0], r->col[1]);
+}
+
+int store_channel_member_list(struct store *s, store_member_fn cb, void *ctx)
+{
+    static const char *const sql =
+        "SELECT channel, user_name FROM channel_member ORDER BY channel, user_name";
+    struct member_ctx c = {cb, ctx};
+    return db_exec(s->db, sql, NULL, 0, member_row, &c);
+}

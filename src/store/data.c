@@ -762,6 +762,7 @@ static const struct copy_table {
     {"app", "name, scopes, address, webhook, key_hash, rate_per_min, created_ms, updated_ms",
      "tttttiii", NULL},
     {"channel", "name, subscribe, publish, created_ms", "ttti", NULL},
+    {"channel_member", "channel, user_name", "tt", NULL},
 };
 
 struct copy_ctx {

@@ -357,6 +357,14 @@ int store_channel_put(struct store *s, const struct store_channel *c);
 int store_channel_del(struct store *s, str name);
 typedef int (*store_channel_fn)(void *ctx, const struct store_channel *c);
 int store_channel_list(struct store *s, store_channel_fn cb, void *ctx);
+/* SIP users who joined a channel: join adds (0 also when already a member), leave
+ * removes (0 also when not one); -ENOENT when the channel or the user does not exist. */
+int store_channel_member_set(struct store *s, str channel, str user, bool join);
+/* Removes every membership of user. */
+int store_channel_member_drop(struct store *s, str user);
+/* Every (channel, user) membership, by channel then user. */
+typedef int (*store_member_fn)(void *ctx, str channel, str user);
+int store_channel_member_list(struct store *s, store_member_fn cb, void *ctx);
 
 /* ---- registrations snapshot (opaque rows for the registrar) -------------- */
 

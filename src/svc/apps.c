@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -116,6 +117,8 @@ void apps_store_poll(struct store *s, void *arg)
     pthread_mutex_unlock(&a->lock);
     if (a->seq >= 0)
         log_info("apps", "reloaded: %zu app(s), %zu channel(s)", c.n, c.nch);
+    else
+        apps__chan_restore(a, s); /* the first load, before any worker runs */
     a->seq = seq;
 }
 
@@ -124,18 +127,21 @@ int apps_new(struct apps **out, const struct config *cfg)
     struct apps *a = calloc(1, sizeof *a);
     if (!a)
         return -ENOMEM;
+    pthread_mutex_init(&a->lock, NULL);
     a->cfg = cfg;
     a->seq = -1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned nworkers = cfg->server.workers ? cfg->server.workers : cores > 0 ? (unsigned)cores : 1;
     a->wh = calloc(MAX_WORKERS, sizeof *a->wh);
     struct chan_limits lim = {.max_queue = cfg->apps.channel_queue,
                               .max_payload = cfg->apps.max_request_body};
     if (!a->wh || map_new(&a->buckets, MAP_KEY_STR, 16) < 0 ||
         map_new(&a->questions, MAP_KEY_STR, 16) < 0 || map_new(&a->bots, MAP_KEY_STR, 16) < 0 ||
-        chan_hub_new(&a->hub, &lim) < 0 || apps__notify_init(a) < 0) {
+        chan_hub_new(&a->hub, &lim) < 0 || apps__notify_init(a) < 0 ||
+        apps__chan_init(a, nworkers) < 0) {
         apps_free(a);
         return -ENOMEM;
     }
-    pthread_mutex_init(&a->lock, NULL);
     *out = a;
     return 0;
 }

@@ -138,7 +138,7 @@ struct member {
     struct apps *a;
     _Atomic uint32_t refs;
     struct chan_sub *sub;
-    struct worker *w;      /* drains and delivers here */
+    unsigned widx;         /* drains and delivers on this worker */
     char user[STORE_NAME_MAX + 1];
     char domain[256];
     unsigned inflight;     /* w only */
@@ -149,9 +149,54 @@ struct member {
 
 struct chan_sip {
     struct map *members; /* user → struct member * (under a->lock) */
-    struct worker *workers[MAX_WORKERS];
-    _Atomic unsigned nworkers;
+    struct worker *_Atomic workers[MAX_WORKERS];
+    unsigned nworkers;   /* configured */
 };
+
+/* The member's worker while it runs, else NULL. */
+static struct worker *member_worker(struct member *m)
+{
+    return atomic_load(&m->a->chsip->workers[m->widx]);
+}
+
+/* Records a membership change in the store (fire and forget: logged on failure). */
+struct persist_job {
+    char channel[STORE_NAME_MAX + 1];
+    char user[STORE_NAME_MAX + 1];
+    int op; /* 1 join, 0 leave, -1 drop every membership */
+};
+
+static int persist_run(struct store *s, void *arg)
+{
+    struct persist_job *j = arg;
+    int rc = j->op < 0 ? store_channel_member_drop(s, str_cstr(j->user))
+                       : store_channel_member_set(s, str_cstr(j->channel), str_cstr(j->user),
+                                                  j->op == 1);
+    if (rc < 0)
+        log_warn("apps", "channel membership of %s not saved: %s", j->user, store_errmsg(s));
+    return rc;
+}
+
+static void persist_done(struct worker *w, int rc, void *arg)
+{
+    (void)w;
+    (void)rc;
+    free(arg);
+}
+
+static void persist(struct apps *a, const char *channel, const char *user, int op)
+{
+    struct persist_job *j = calloc(1, sizeof *j);
+    if (!j || !a->deps.st) {
+        free(j);
+        return;
+    }
+    snprintf(j->channel, sizeof j->channel, "%s", channel ? channel : "");
+    snprintf(j->user, sizeof j->user, "%s", user);
+    j->op = op;
+    if (store_thread_submit(a->deps.st, NULL, persist_run, persist_done, j) < 0)
+        free(j);
+}
 
 static void member_unref(struct member *m)
 {
@@ -169,7 +214,8 @@ static void member_wake(void *ctx)
     if (atomic_exchange(&m->scheduled, true))
         return;
     atomic_fetch_add(&m->refs, 1);
-    if (worker_post(m->w, drain, m) < 0) {
+    struct worker *w = member_worker(m);
+    if (!w || worker_post(w, drain, m) < 0) {
         atomic_store(&m->scheduled, false);
         atomic_fetch_sub(&m->refs, 1); /* the hub still holds one: never the last */
     }
@@ -212,6 +258,7 @@ static void drain(struct worker *w, void *arg)
         if (!m->why[0])
             goto out;
         log_info("apps", "channel member %s removed from every channel: %s", m->user, m->why);
+        persist(a, NULL, m->user, -1);
         /* tell the user once why the channels stopped */
         char from[400];
         str realm = core_realm(a->deps.srv);
@@ -272,43 +319,40 @@ static void sent_done(const struct deliver_result *res, void *arg)
     struct member *m = s->m;
     free(s);
     /* back to the member's worker, which owns inflight */
-    if (worker_post(m->w, sent_task, m) < 0)
+    struct worker *w = member_worker(m);
+    if (!w || worker_post(w, sent_task, m) < 0)
         member_unref(m);
+}
+
+int apps__chan_init(struct apps *a, unsigned nworkers)
+{
+    struct chan_sip *cs = calloc(1, sizeof *cs);
+    if (!cs || map_new(&cs->members, MAP_KEY_STR, 64) < 0) {
+        free(cs);
+        return -ENOMEM;
+    }
+    cs->nworkers = nworkers ? (nworkers < MAX_WORKERS ? nworkers : MAX_WORKERS) : 1;
+    a->chsip = cs;
+    return 0;
 }
 
 void apps__chan_worker_start(struct apps *a, struct worker *w)
 {
-    if (!a->chsip) {
-        pthread_mutex_lock(&a->lock);
-        if (!a->chsip) {
-            struct chan_sip *cs = calloc(1, sizeof *cs);
-            if (cs && map_new(&cs->members, MAP_KEY_STR, 64) < 0) {
-                free(cs);
-                cs = NULL;
-            }
-            a->chsip = cs;
-        }
-        pthread_mutex_unlock(&a->lock);
-    }
     unsigned i = worker_index(w);
-    if (a->chsip && i < MAX_WORKERS) {
-        a->chsip->workers[i] = w;
-        unsigned n = atomic_load(&a->chsip->nworkers);
-        while (n < i + 1 && !atomic_compare_exchange_weak(&a->chsip->nworkers, &n, i + 1))
-            ;
-    }
+    if (a->chsip && i < MAX_WORKERS)
+        atomic_store(&a->chsip->workers[i], w);
 }
 
 void apps__chan_worker_stop(struct apps *a, struct worker *w)
 {
     unsigned i = worker_index(w);
     if (a->chsip && i < MAX_WORKERS)
-        a->chsip->workers[i] = NULL;
+        atomic_store(&a->chsip->workers[i], NULL);
 }
 
 struct worker *apps__worker(struct apps *a, unsigned i)
 {
-    return a->chsip && i < MAX_WORKERS ? a->chsip->workers[i] : NULL;
+    return a->chsip && i < MAX_WORKERS ? atomic_load(&a->chsip->workers[i]) : NULL;
 }
 
 void apps__chan_fini(struct apps *a)
@@ -333,7 +377,7 @@ static struct member *member_get(struct apps *a, str user, str domain, bool crea
         return NULL;
     pthread_mutex_lock(&a->lock);
     struct member *m = map_get_str(cs->members, user);
-    if (!m && create && atomic_load(&cs->nworkers)) {
+    if (!m && create) {
         m = calloc(1, sizeof *m);
         if (m) {
             m->a = a;
@@ -343,8 +387,8 @@ static struct member *member_get(struct apps *a, str user, str domain, bool crea
             uint64_t h = 1469598103934665603ull;
             for (size_t i = 0; i < user.len; i++)
                 h = (h ^ (uint8_t)user.s[i]) * 1099511628211ull;
-            m->w = cs->workers[h % atomic_load(&cs->nworkers)];
-            if (!m->w || chan_sub_new(&m->sub, a->hub, &member_ops, m) < 0 ||
+            m->widx = (unsigned)(h % cs->nworkers);
+            if (chan_sub_new(&m->sub, a->hub, &member_ops, m) < 0 ||
                 map_set_str(cs->members, user, m, NULL) < 0) {
                 chan_sub_free(m->sub);
                 free(m);
@@ -432,6 +476,7 @@ static void cmd_run(struct worker *w, int rc, void *arg)
             src = m ? chan_subscribe(m->sub, ch) : -ENOMEM;
         }
         if (src == 0 || src == -EALREADY) {
+            persist(a, c->channel, c->user, 1);
             snprintf(reason, sizeof reason, "OK: joined channel %s", c->channel);
             cmd_answer(c, w, 200, reason);
         } else {
@@ -440,6 +485,7 @@ static void cmd_run(struct worker *w, int rc, void *arg)
         }
     } else {
         if (m && chan_unsubscribe(m->sub, ch) == 0) {
+            persist(a, c->channel, c->user, 0);
             snprintf(reason, sizeof reason, "OK: left channel %s", c->channel);
             cmd_answer(c, w, 200, reason);
         } else {
@@ -512,4 +558,33 @@ bool apps__chan_sip(struct apps *a, struct core_req *r)
     if (rc != 0)
         cmd_run(w, rc == 1 ? 1 : -EPERM, cmd);
     return true;
+}
+
+/* ---- memberships kept across restarts ---- */
+
+struct restore_ctx {
+    struct apps *a;
+    char domain[256];
+    size_t n;
+};
+
+static int restore_one(void *ctx, str channel, str user)
+{
+    struct restore_ctx *c = ctx;
+    struct member *m = member_get(c->a, user, str_cstr(c->domain), true);
+    if (m && chan_subscribe(m->sub, channel) == 0)
+        c->n++;
+    member_unref(m);
+    return 0;
+}
+
+void apps__chan_restore(struct apps *a, struct store *s)
+{
+    struct restore_ctx c = {a, "", 0};
+    if (store_realm_from_domain(a->cfg->server.domain, c.domain, sizeof c.domain) < 0)
+        snprintf(c.domain, sizeof c.domain, "localhost");
+    if (store_channel_member_list(s, restore_one, &c) < 0)
+        log_warn("apps", "channel memberships not restored: %s", store_errmsg(s));
+    else if (c.n)
+        log_info("apps", "%zu channel membership(s) of SIP users restored", c.n);
 }

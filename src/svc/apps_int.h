@@ -34,7 +34,10 @@ struct apps {
 
 int apps__notify_init(struct apps *a);
 void apps__notify_fini(struct apps *a);
+int apps__chan_init(struct apps *a, unsigned nworkers);
 void apps__chan_fini(struct apps *a);
+/* Re-creates the SIP users' channel memberships from the store (store thread, at start). */
+void apps__chan_restore(struct apps *a, struct store *s);
 /* The worker with index i while it runs (NULL otherwise). */
 struct worker *apps__worker(struct apps *a, unsigned i);
 /* The router hook for sip:~NAME@domain (a channel): true when answered. */

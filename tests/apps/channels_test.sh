@@ -15,7 +15,7 @@ UA="python3 $here/../sip/sipua.py"
 port=15805
 srv=127.0.0.1:$port
 ctl() { "$RTCCTL" --set server.data_dir="$T/rtcd" "$@"; }
-for u in alice bob carol; do ctl user add $u --password secret >/dev/null; done
+for u in alice bob carol dave; do ctl user add $u --password secret >/dev/null; done
 ctl group add staff >/dev/null
 ctl group members add staff alice >/dev/null
 export PUB_KEY=$(ctl app add pub --scopes channels | tail -1)
@@ -83,6 +83,22 @@ done
 if wait_line "$T/rtcd.log" 'channel member carol removed from every channel: slow consumer' 5; then
     ok "a member that takes nothing is dropped after its bounded queue (apps.channel_queue)"
 else not_ok "slow SIP member dropped" "$(grep -i 'apps' "$T/rtcd.log" | tail -3)"; fi
+# memberships survive a restart
+expect_eq "dave joins ~news" "ACKED join 200" "$(send dave '~news' join)"
+stop_pid "$RTCD_PID" 10 && ok "rtcd stops cleanly (no leak, no error)" ||
+    not_ok "rtcd stops cleanly" "$(grep -A8 -E 'Sanitizer|runtime error' "$T/rtcd.log" | head -12)"
+start_rtcd rtcd2 "${args[@]}" --set server.data_dir="$T/rtcd" || { not_ok "rtcd restarts"; finish; }
+expect_match "rtcd restores the SIP users' channel memberships" \
+    '1 channel membership\(s\) of SIP users restored' "$(cat "$T/rtcd2.log")"
+$UA listen --server $srv --user dave --password secret --port 15819 --seconds 5 --show-from \
+    >"$T/dave.txt" 2>&1 &
+track $!
+wait_line "$T/dave.txt" REGISTERED
+curl -s -o /dev/null -H "Authorization: Bearer $PUB_KEY" -H 'Content-Type: application/json' \
+    --data '{"data":"after restart"}' http://127.0.0.1:18203/api/v1/channels/news/publish
+wait_line "$T/dave.txt" '^FROM sip:~news@localhost after restart$' &&
+    ok "  dave still gets the channel after the restart" ||
+    not_ok "dave gets the channel after the restart" "$(cat "$T/dave.txt")"
 stop_pid "$RTCD_PID" 10 && ok "rtcd stops cleanly (no leak, no error)" ||
     not_ok "rtcd stops cleanly" "$(grep -A8 -E 'Sanitizer|runtime error' "$T/rtcd.log" | head -12)"
 finish
