@@ -19,6 +19,8 @@ static const struct rtcctl_cmd commands[] = {
     { "user", "users: add, import, del, list, show, passwd, enable, disable", rtcctl_cmd_user },
     { "group", "groups and their members", rtcctl_cmd_group },
     { "contacts", "a user's contact list: list, add, del", rtcctl_cmd_contacts },
+    { "presence-rule", "who may see a user's presence: list, set, del",
+      rtcctl_cmd_presence_rule },
     { "archive", "search the message archive", rtcctl_cmd_archive },
     { "messages", "offline messages waiting for delivery", rtcctl_cmd_messages },
     { "stats", "what the store holds", rtcctl_cmd_stats },

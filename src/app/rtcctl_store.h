@@ -16,6 +16,7 @@
 int rtcctl_cmd_user(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_group(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_contacts(struct rtcctl *ctl, int argc, char **argv);
+int rtcctl_cmd_presence_rule(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_archive(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_messages(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_stats(struct rtcctl *ctl, int argc, char **argv);

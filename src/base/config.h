@@ -128,6 +128,17 @@ struct config {
         uint32_t failure_window;   /* seconds */
     } auth;
     struct {
+        uint32_t min_expires, max_expires, default_expires; /* SUBSCRIBE, seconds */
+        uint32_t publish_min_expires, publish_max_expires, publish_default_expires;
+        uint32_t max_subscriptions;               /* all of them */
+        uint32_t max_subscriptions_per_watcher;   /* one watcher (user or URI) */
+        uint32_t max_subscriptions_per_presentity;
+        uint32_t max_publications_per_presentity;
+        char *default_rule;          /* "pending" or "allow": a watcher with no rule */
+        char *registered_means_open; /* "true" / "false" */
+        char *contacts_allowed;      /* "true": a watcher in the owner's contact list is allowed */
+    } presence;
+    struct {
         uint32_t webhook_timeout_ms; /* per attempt */
         uint32_t webhook_retries;
         uint32_t webhook_backoff_ms;

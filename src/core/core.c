@@ -165,14 +165,19 @@ void core__reply_stateless(struct sip_worker *sw, const struct sip_msg *m,
     tu_send(sw, &d, (const char *)sw->out.data, sw->out.len);
 }
 
+void core_to_tag(const struct core_req *r, char *out, size_t cap)
+{
+    /* a To tag that is the same for every response of this transaction */
+    snprintf(out, cap, "%.8s%llx", r->sw->branch_salt,
+             (unsigned long long)(uintptr_t)r->st & 0xffffffffffULL);
+}
+
 int core_respond(struct core_req *r, uint16_t status, str reason, const struct sip_hdr_add *extra,
                  size_t nextra, str content_type, str body)
 {
     struct sip_worker *sw = r->sw;
     char tag[24];
-    /* a To tag that is the same for every response of this transaction */
-    snprintf(tag, sizeof tag, "%.8s%llx", sw->branch_salt,
-             (unsigned long long)(uintptr_t)r->st & 0xffffffffffULL);
+    core_to_tag(r, tag, sizeof tag);
     buf_reset(&sw->out);
     int rc = sip_msg_respond(r->m, status, reason, str_cstr(tag), extra, nextra, content_type,
                              body, &sw->out);

@@ -411,6 +411,10 @@ static void local_request(struct core_req *r)
         respond(r, 404, "Not Found: no such user");
         return;
     }
+    if ((m->method == SIP_M_SUBSCRIBE || m->method == SIP_M_PUBLISH) && s->svc.presence) {
+        s->svc.presence(s->svc.ctx, r);
+        return;
+    }
     if (m->method == SIP_M_MESSAGE && s->svc.message)
         s->svc.message(s->svc.ctx, r);
     struct core_target targets[CORE_MAX_TARGETS];
@@ -484,6 +488,10 @@ void core__route_request(struct sip_worker *sw, struct txn *st, const struct sip
         return;
     }
     if (m->to.tag.len) {
+        r.user = u->user;
+        core_canonical_domain(sw, u->host, &r.domain);
+        if (sw->srv->svc.in_dialog && sw->srv->svc.in_dialog(sw->srv->svc.ctx, &r))
+            return;
         respond(&r, 481, "Call/Transaction Does Not Exist");
         return;
     }

@@ -71,6 +71,13 @@ struct core_services {
     void *app_ctx;
     /* Once a second on every worker. */
     void (*tick)(void *ctx, struct sip_worker *sw, uint64_t now);
+    /* SUBSCRIBE or PUBLISH for a local user (out of dialog, authenticated as configured,
+     * the user exists): the presence agent answers it. NULL = proxied like other requests. */
+    void (*presence)(void *ctx, struct core_req *r);
+    /* A request with a To tag whose Request-URI is ours and whose Route set ends here (a
+     * dialog this server is an end of, e.g. a subscription). Returns true when it answered
+     * the request; false lets the router answer 481. */
+    bool (*in_dialog)(void *ctx, struct core_req *r);
     /* A worker starts / stops (on its thread). */
     void (*worker_start)(void *ctx, struct sip_worker *sw);
     void (*worker_stop)(void *ctx, struct sip_worker *sw);
@@ -86,6 +93,12 @@ struct core_uac_msg {
     size_t nextra;
     str content_type;
     str body;
+    /* Inside a dialog (e.g. a NOTIFY): its Call-ID (must be one whose messages this worker
+     * owns: the Call-ID of a request received here), the local tag for the From, and the
+     * CSeq. Empty / 0 = a new Call-ID, a new tag, CSeq 1. */
+    str call_id;
+    str from_tag;
+    uint32_t cseq;
 };
 /* The outcome: the best final status over every target (a 2xx when any accepted). */
 typedef void (*core_uac_done_fn)(struct sip_worker *sw, uint16_t status, void *arg);
@@ -113,6 +126,12 @@ void sip_server_set_services(struct sip_server *s, const struct core_services *s
  */
 int core_respond(struct core_req *r, uint16_t status, str reason, const struct sip_hdr_add *extra,
                  size_t nextra, str content_type, str body);
+
+/*
+ * The To tag core_respond gives the responses of r's transaction (so that a service
+ * creating a dialog knows its local tag before answering). Into out (cap >= 24, NUL added).
+ */
+void core_to_tag(const struct core_req *r, char *out, size_t cap);
 
 /* Forwards r's request to the targets (parallel forking). 0, or a negative errno after
  * which the caller answers (e.g. 480). */

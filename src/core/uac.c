@@ -127,9 +127,23 @@ int core_uac_send(struct sip_worker *sw, const struct core_target *targets, size
     c->sw = sw;
     c->done = done;
     c->arg = arg;
-    char call_id[64], tag[17], from[600];
-    local_call_id(sw, call_id, sizeof call_id);
-    random_token(tag, 16);
+    char call_id[256], tag[64], from[600];
+    if (msg->call_id.len) {
+        if (str_copy(call_id, sizeof call_id, msg->call_id) < 0) {
+            free(c);
+            return -EINVAL;
+        }
+    } else {
+        local_call_id(sw, call_id, sizeof call_id);
+    }
+    if (msg->from_tag.len) {
+        if (str_copy(tag, sizeof tag, msg->from_tag) < 0) {
+            free(c);
+            return -EINVAL;
+        }
+    } else {
+        random_token(tag, 16);
+    }
     snprintf(from, sizeof from, "%.*s;tag=%s", STR_FMT(msg->from), tag);
     struct buf out;
     buf_init(&out, (size_t)sw->srv->lim.max_message_size);
@@ -156,7 +170,7 @@ int core_uac_send(struct sip_worker *sw, const struct core_target *targets, size
             .from = str_cstr(from),
             .to = msg->to,
             .call_id = str_cstr(call_id),
-            .cseq = 1,
+            .cseq = msg->cseq ? msg->cseq : 1,
             .max_forwards = 70,
             .extra = extra,
             .nextra = ne,

@@ -201,6 +201,40 @@ static const struct migration migrations[] = {
      " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_apps_seq();"
      "CREATE TRIGGER channel_seq AFTER INSERT OR UPDATE OR DELETE ON channel"
      " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_apps_seq();"},
+    {5, "presence: a change log of presence rules and contact lists (rtcd notices edits)",
+     /* SQLite */
+     "CREATE TABLE pres_change (id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL,"
+     " at_ms INTEGER NOT NULL);"
+     "CREATE TRIGGER pres_change_ri AFTER INSERT ON presence_rule BEGIN"
+     " INSERT INTO pres_change (owner, at_ms) VALUES (new.owner,"
+     " CAST(strftime('%s','now') AS INTEGER) * 1000); END;"
+     "CREATE TRIGGER pres_change_ru AFTER UPDATE ON presence_rule BEGIN"
+     " INSERT INTO pres_change (owner, at_ms) VALUES (new.owner,"
+     " CAST(strftime('%s','now') AS INTEGER) * 1000); END;"
+     "CREATE TRIGGER pres_change_rd AFTER DELETE ON presence_rule BEGIN"
+     " INSERT INTO pres_change (owner, at_ms) VALUES (old.owner,"
+     " CAST(strftime('%s','now') AS INTEGER) * 1000); END;"
+     "CREATE TRIGGER pres_change_ci AFTER INSERT ON contact BEGIN"
+     " INSERT INTO pres_change (owner, at_ms) VALUES (new.owner,"
+     " CAST(strftime('%s','now') AS INTEGER) * 1000); END;"
+     "CREATE TRIGGER pres_change_cu AFTER UPDATE ON contact BEGIN"
+     " INSERT INTO pres_change (owner, at_ms) VALUES (new.owner,"
+     " CAST(strftime('%s','now') AS INTEGER) * 1000); END;"
+     "CREATE TRIGGER pres_change_cd AFTER DELETE ON contact BEGIN"
+     " INSERT INTO pres_change (owner, at_ms) VALUES (old.owner,"
+     " CAST(strftime('%s','now') AS INTEGER) * 1000); END;",
+     /* PostgreSQL */
+     "CREATE TABLE pres_change (id BIGSERIAL PRIMARY KEY, owner TEXT NOT NULL,"
+     " at_ms BIGINT NOT NULL);"
+     "CREATE FUNCTION rtcd_pres_change() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+     " IF TG_OP = 'DELETE' THEN INSERT INTO pres_change (owner, at_ms) VALUES (OLD.owner,"
+     " (extract(epoch FROM now()) * 1000)::bigint);"
+     " ELSE INSERT INTO pres_change (owner, at_ms) VALUES (NEW.owner,"
+     " (extract(epoch FROM now()) * 1000)::bigint); END IF; RETURN NULL; END $f$;"
+     "CREATE TRIGGER pres_change_r AFTER INSERT OR UPDATE OR DELETE ON presence_rule"
+     " FOR EACH ROW EXECUTE FUNCTION rtcd_pres_change();"
+     "CREATE TRIGGER pres_change_c AFTER INSERT OR UPDATE OR DELETE ON contact"
+     " FOR EACH ROW EXECUTE FUNCTION rtcd_pres_change();"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -184,6 +184,24 @@ int store_pres_rule_del(struct store *s, str owner, str watcher);
 typedef int (*store_pres_rule_fn)(void *ctx, str watcher, enum store_pres_action a);
 int store_pres_rule_list(struct store *s, str owner, store_pres_rule_fn cb, void *ctx);
 
+/* Every rule of every owner (for the presence agent's in-memory table). */
+typedef int (*store_pres_rule_all_fn)(void *ctx, str owner, str watcher,
+                                      enum store_pres_action a);
+int store_pres_rule_all(struct store *s, store_pres_rule_all_fn cb, void *ctx);
+/* Every contact-list entry of every owner (owner, uri). */
+typedef int (*store_pair_fn)(void *ctx, str owner, str uri);
+int store_contact_all(struct store *s, store_pair_fn cb, void *ctx);
+/*
+ * The change log of presence rules and contact lists (migration 5: triggers add a row
+ * per edited row, whoever edits): rows with id > after, in order, cb(ctx, id, owner).
+ * store_pres_changes_last gives the newest id (0 when none); store_pres_changes_trim
+ * deletes rows older than before_ms.
+ */
+typedef int (*store_pres_change_fn)(void *ctx, int64_t id, str owner);
+int store_pres_changes(struct store *s, int64_t after, store_pres_change_fn cb, void *ctx);
+int store_pres_changes_last(struct store *s, int64_t *out);
+int store_pres_changes_trim(struct store *s, int64_t before_ms);
+
 /* ---- call forwarding ---------------------------------------------------- */
 
 struct store_forward {

@@ -20,6 +20,7 @@
 #include "sip/txn.h"
 #include "svc/deliver.h"
 #include "svc/location.h"
+#include "svc/presence.h"
 #include "svc/registrar.h"
 
 #define DELIVERY_BATCH 20
@@ -32,6 +33,7 @@ struct home {
     struct loc_table *loc;
     struct registrar *rg;
     struct deliver *dl;
+    struct presence *pres;
     pthread_mutex_t lock;  /* guards waiting */
     struct map *waiting;   /* user → 1: has offline messages; 2: being delivered */
     uint64_t last_trim;    /* worker 0's clock, ms */
@@ -68,6 +70,7 @@ static void flow_closed(void *ctx, uint64_t flow_id)
 {
     struct home *h = ctx;
     registrar_flow_closed(h->rg, flow_id, clock_mono_ms());
+    pres_flow_closed(h->pres, flow_id);
 }
 
 static int lookup(void *ctx, str user, str domain, uint64_t now, struct core_target *out,
@@ -349,11 +352,13 @@ static void worker_start(void *ctx, struct sip_worker *sw)
 {
     struct home *h = ctx;
     deliver_worker_start(h->dl, sw);
+    pres_worker_start(h->pres, sw);
 }
 
 static void worker_stop(void *ctx, struct sip_worker *sw)
 {
     struct home *h = ctx;
+    pres_worker_stop(h->pres, sw);
     deliver_worker_stop(h->dl, sw);
 }
 
@@ -364,9 +369,27 @@ struct deliver *home_deliver(struct home *h)
 
 /* ---- housekeeping ---- */
 
+/* ---- presence (svc/presence.c) ---- */
+
+static void presence(void *ctx, struct core_req *r)
+{
+    pres_handle(((struct home *)ctx)->pres, r);
+}
+
+static bool in_dialog(void *ctx, struct core_req *r)
+{
+    return pres_in_dialog(((struct home *)ctx)->pres, r);
+}
+
+struct presence *home_presence(struct home *h)
+{
+    return h->pres;
+}
+
 static void tick(void *ctx, struct sip_worker *sw, uint64_t now)
 {
     struct home *h = ctx;
+    pres_tick(h->pres, sw, now);
     if (worker_index(core_worker(sw)) != 0)
         return;
     ssize_t n = loc_expire(h->loc, now, 10000, NULL, NULL, NULL);
@@ -396,6 +419,8 @@ void home_services(struct home *h, struct core_services *out)
     out->registered = registered;
     out->message = message;
     out->tick = tick;
+    out->presence = presence;
+    out->in_dialog = in_dialog;
     out->worker_start = worker_start;
     out->worker_stop = worker_stop;
 }
@@ -426,8 +451,14 @@ int home_new(struct home **out, const struct config *cfg, struct sip_server *srv
     h->st = st;
     h->creds = creds;
     pthread_mutex_init(&h->lock, NULL);
+    if (pres_new(&h->pres, cfg, srv, st) < 0) {
+        home_free(h);
+        return -ENOMEM;
+    }
     struct loc_params lp = { .max_per_aor = cfg->sip.max_bindings_per_aor,
-                             .max_total = cfg->sip.max_bindings };
+                             .max_total = cfg->sip.max_bindings,
+                             .hook = pres_loc_hook,
+                             .hook_ctx = h->pres };
     if (loc_new(&h->loc, &lp) < 0 || registrar_new(&h->rg, cfg, h->loc) < 0 ||
         map_new(&h->waiting, MAP_KEY_STR, 64) < 0) {
         home_free(h);
@@ -439,6 +470,7 @@ int home_new(struct home **out, const struct config *cfg, struct sip_server *srv
         home_free(h);
         return -ENOMEM;
     }
+    pres_set_location(h->pres, h->loc);
     *out = h;
     return 0;
 }
@@ -449,6 +481,7 @@ void home_free(struct home *h)
         return;
     deliver_free(h->dl);
     registrar_free(h->rg);
+    pres_free(h->pres);
     loc_free(h->loc);
     map_free(h->waiting);
     pthread_mutex_destroy(&h->lock);
@@ -562,6 +595,8 @@ int home_load(struct home *h)
     if (rc == 0)
         log_info("registrar", "%zu registration(s) restored, %zu user(s) with offline messages",
                  j.count, map_count(h->waiting));
+    if (rc == 0)
+        rc = pres_load(h->pres);
     return rc;
 }
 

@@ -33,6 +33,8 @@ int home_load(struct home *h);
  * the life of h, usable from any thread while the workers run.
  */
 struct deliver *home_deliver(struct home *h);
+/* The presence agent (for pres_rules_changed from the HTTP API). Borrowed for h's life. */
+struct presence *home_presence(struct home *h);
 /* Saves the live registrations (call after the workers stopped, before the store
  * thread stops). Blocks until saved. */
 int home_save(struct home *h);

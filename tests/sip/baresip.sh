@@ -96,10 +96,15 @@ module_app		menu.so
 module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:$cport
 EOF
-    printf '<sip:%s@%s;transport=udp>;auth_pass=%s;outbound="sip:%s;transport=udp";regint=600;answermode=manual\n' \
-        "$user" "$domain" "$pass" "$server" >"$home/.baresip/accounts"
+    # BS_ACCOUNT_PARAMS / BS_CONTACT_PARAMS (e.g. ";pubint=60" / ";presence=p2p"): extra
+    # parameters of the account and of the peer's contact entry (presence tests).
+    printf '<sip:%s@%s;transport=udp>;auth_pass=%s;outbound="sip:%s;transport=udp";regint=600;answermode=manual%s\n' \
+        "$user" "$domain" "$pass" "$server" "${BS_ACCOUNT_PARAMS:-}" >"$home/.baresip/accounts"
     : >"$home/.baresip/contacts"
-    [ -n "$peer" ] && printf '"%s" <sip:%s@%s>\n' "$peer" "$peer" "$domain" >"$home/.baresip/contacts"
+    [ -n "$peer" ] && printf '"%s" <sip:%s@%s>%s\n' "$peer" "$peer" "$domain" "${BS_CONTACT_PARAMS:-}" >"$home/.baresip/contacts"
+    [ -n "${BS_EXTRA_MODULES:-}" ] && for m in $BS_EXTRA_MODULES; do
+        printf 'module_app\t\t%s\n' "$m" >>"$home/.baresip/config"
+    done
     : >"$home/events"
     # No UI module (stdio would stop at end-of-file): control is ctrl_tcp only.
     # -s: SIP trace in $home/out (how a received MESSAGE is seen, below).
