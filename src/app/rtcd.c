@@ -169,7 +169,7 @@ static int sip_start(struct server *s)
         svc.app_request = apps_sip_request;
         svc.app_ctx = s->apps;
         apps_attach(s->apps, &(struct apps_deps){ s->sip, home_deliver(s->home), s->store,
-                                                  s->creds });
+                                                  s->creds, home_presence(s->home) });
     }
     sip_server_set_services(s->sip, &svc);
     rc = home_load(s->home);

@@ -25,6 +25,7 @@
 
 struct apps;
 struct deliver;
+struct presence;
 
 enum apps_scope {
     APPS_NOTIFY = 1,
@@ -65,6 +66,7 @@ struct apps_deps {
     struct deliver *deliver;   /* messages to users (notify, bot answers, channels) */
     struct store_thread *st;   /* group and user expansion */
     struct store_creds *creds; /* whether a user exists */
+    struct presence *presence; /* bots watching users (pres_watch); NULL = not offered */
 };
 /* Wires the service to the rest of rtcd (before the workers start). */
 void apps_attach(struct apps *a, const struct apps_deps *d);

@@ -10,6 +10,7 @@
  * worker of its connection.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,26 @@
 #include "http/http.h"
 #include "svc/apps_http.h"
 #include "svc/apps_int.h"
+#include "svc/presence.h"
+
+/* A bot's presence watch (pres_watch). Its callback may still be running on another
+ * thread just after pres_unwatch, so an ended watch is freed only a while later. */
+struct pwatch {
+    struct http_server *hs;
+    uint64_t ws_id;
+    int id;
+    uint64_t ended_ms;
+    struct pwatch *next; /* in the graveyard */
+};
 
 struct apps_http {
     struct apps *a;
     struct http_server *hs;
+    pthread_mutex_t lock;
+    struct pwatch *grave;
 };
+
+#define BOT_MAX_WATCHES 256
 
 /* ---- authentication and limits ---- */
 
@@ -600,7 +616,107 @@ struct botws {
     struct apps_http *ah;
     uint64_t id;
     struct apps_app app;
+    struct pwatch *watch[BOT_MAX_WATCHES];
+    char watched[BOT_MAX_WATCHES][STORE_NAME_MAX + 1];
+    size_t nwatch;
 };
+
+static void watch_cb(void *ctx, str presentity, bool open, str note)
+{
+    struct pwatch *w = ctx;
+    json_t *o = json_pack("{s:s, s:s%, s:b, s:s%}", "op", "presence", "user", presentity.s,
+                          presentity.len, "open", open, "note", note.s ? note.s : "", note.len);
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (t)
+        http_ws_send(w->hs, w->ws_id, false, t, strlen(t));
+    free(t);
+    json_decref(o);
+}
+
+static void watch_end(struct apps_http *ah, struct pwatch *w)
+{
+    pres_unwatch(ah->a->deps.presence, w->id);
+    uint64_t now = clock_mono_ms();
+    w->ended_ms = now;
+    pthread_mutex_lock(&ah->lock);
+    struct pwatch **pp = &ah->grave;
+    while (*pp) { /* free the ones whose callbacks have long finished */
+        if (now - (*pp)->ended_ms > 10000) {
+            struct pwatch *x = *pp;
+            *pp = x->next;
+            free(x);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+    w->next = ah->grave;
+    ah->grave = w;
+    pthread_mutex_unlock(&ah->lock);
+}
+
+/* {"op":"watch"|"unwatch","user":U}: a new JSON answer, or NULL when op is another one. */
+static json_t *bot_watch_op(struct botws *b, const char *data, size_t len)
+{
+    json_t *doc = json_loadb(data, len, 0, NULL);
+    const char *op = json_string_value(json_object_get(doc, "op"));
+    const char *user = json_string_value(json_object_get(doc, "user"));
+    if (!op || (strcmp(op, "watch") != 0 && strcmp(op, "unwatch") != 0)) {
+        json_decref(doc);
+        return NULL;
+    }
+    json_t *out = NULL;
+    struct apps_http *ah = b->ah;
+    if (!user || !store_name_valid(str_cstr(user))) {
+        out = json_pack("{s:s, s:s}", "op", "error", "error", "\"user\" must be a user name");
+    } else if (!ah->a->deps.presence) {
+        out = json_pack("{s:s, s:s}", "op", "error", "error", "presence is not served here");
+    } else if (strcmp(op, "unwatch") == 0) {
+        size_t i = 0;
+        while (i < b->nwatch && strcmp(b->watched[i], user) != 0)
+            i++;
+        if (i == b->nwatch) {
+            out = json_pack("{s:s, s:s}", "op", "error", "error", "not watching this user");
+        } else {
+            watch_end(ah, b->watch[i]);
+            b->nwatch--;
+            b->watch[i] = b->watch[b->nwatch];
+            memcpy(b->watched[i], b->watched[b->nwatch], sizeof b->watched[i]);
+            out = json_pack("{s:s, s:s}", "op", "unwatched", "user", user);
+        }
+    } else {
+        bool dup = false;
+        for (size_t i = 0; i < b->nwatch; i++)
+            dup = dup || strcmp(b->watched[i], user) == 0;
+        struct pwatch *w = dup || b->nwatch >= BOT_MAX_WATCHES ? NULL : calloc(1, sizeof *w);
+        if (!w) {
+            out = json_pack("{s:s, s:s}", "op", "error", "error",
+                            dup ? "already watching this user" : "too many watches");
+        } else {
+            w->hs = ah->hs;
+            w->ws_id = b->id;
+            /* the answer first: the watch reports the current state at once */
+            char *t = NULL;
+            json_t *ok = json_pack("{s:s, s:s}", "op", "watching", "user", user);
+            if (ok && (t = json_dumps(ok, JSON_COMPACT)))
+                http_ws_send(ah->hs, b->id, false, t, strlen(t));
+            free(t);
+            json_decref(ok);
+            int id = pres_watch(ah->a->deps.presence, str_cstr(b->app.address), str_cstr(user),
+                                watch_cb, w);
+            if (id <= 0) {
+                free(w);
+                out = json_pack("{s:s, s:s}", "op", "error", "error", "cannot watch this user");
+            } else {
+                w->id = id;
+                b->watch[b->nwatch] = w;
+                snprintf(b->watched[b->nwatch], sizeof b->watched[0], "%s", user);
+                b->nwatch++;
+            }
+        }
+    }
+    json_decref(doc);
+    return out ? out : json_object();
+}
 
 static int bot_send(void *ctx, const char *data, size_t len)
 {
@@ -646,7 +762,13 @@ static void botws_message(void *arg, void *conn_ctx, uint64_t ws_id, bool binary
         http_ws_close(ah->hs, ws_id, 1008, "the app was removed");
         return;
     }
-    json_t *r = apps_bot_ws_message(ah->a, &b->app, data, len);
+    json_t *r = bot_watch_op(b, data, len);
+    if (r && json_object_size(r) == 0) {
+        json_decref(r); /* answered already */
+        return;
+    }
+    if (!r)
+        r = apps_bot_ws_message(ah->a, &b->app, data, len);
     char *t = r ? json_dumps(r, JSON_COMPACT) : NULL;
     if (t)
         http_ws_send(ah->hs, ws_id, false, t, strlen(t));
@@ -661,6 +783,8 @@ static void botws_close(void *arg, void *conn_ctx, uint64_t ws_id, uint16_t code
     struct apps_http *ah = arg;
     struct botws *b = conn_ctx;
     apps_bot_detach(ah->a, str_cstr(b->app.name), b);
+    for (size_t i = 0; i < b->nwatch; i++)
+        watch_end(ah, b->watch[i]);
     log_info("apps", "bot %s disconnected", b->app.name);
     free(b);
 }
@@ -674,6 +798,7 @@ int apps_http_register(struct apps_http **out, struct apps *a, struct http_serve
         return -ENOMEM;
     ah->a = a;
     ah->hs = hs;
+    pthread_mutex_init(&ah->lock, NULL);
     static const struct http_ws_handlers chh = {chws_open, chws_message, chws_close};
     static const struct http_ws_handlers bh = {botws_open, botws_message, botws_close};
     int rc = http_route_add(hs, "POST", "/api/v1/notify", HTTP_ROUTE_EXACT, h_notify, ah);
@@ -695,5 +820,13 @@ int apps_http_register(struct apps_http **out, struct apps *a, struct http_serve
 
 void apps_http_free(struct apps_http *ah)
 {
+    if (!ah)
+        return;
+    while (ah->grave) {
+        struct pwatch *x = ah->grave;
+        ah->grave = x->next;
+        free(x);
+    }
+    pthread_mutex_destroy(&ah->lock);
     free(ah);
 }

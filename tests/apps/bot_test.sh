@@ -24,6 +24,7 @@ ctl app add down --scopes bot --address sip:down@localhost \
 ctl app add mute --scopes bot --address sip:mute@localhost >/dev/null
 export WSBOT_KEY=$(ctl app add wsbot --scopes bot --address sip:wsbot@localhost | tail -1)
 export NOTIFY_KEY=$(ctl app add sender --scopes notify | tail -1)
+ctl presence-rule set alice sip:wsbot@localhost allow >/dev/null   # bob has no rule: pending
 secret=$(printf %s "$key" | sha256sum | cut -d' ' -f1)
 python3 "$here/hook_server.py" 18220 "$T/hooks.log" "$secret" >"$T/hook.out" 2>&1 &
 track $!

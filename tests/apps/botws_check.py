@@ -78,6 +78,26 @@ for bad, name in (({"op": "send", "to": "ghost", "text": "x"}, "an unknown user"
     bot.send(1, json.dumps(bad))
     r = event(bot)
     check(f"{name}: an error on the socket", r.get("op") == "error", r)
+# presence: alice allows the bot, bob does not (pending)
+bot.send(1, json.dumps({"op": "watch", "user": "alice"}))
+got = [event(bot), event(bot)]
+check("the bot watches alice (she allows it)", got[0].get("op") == "watching", got)
+check("  and sees her presence: open (a registered device)",
+      got[1].get("op") == "presence" and got[1].get("user") == "alice" and got[1].get("open") is True,
+      got)
+bot.send(1, json.dumps({"op": "watch", "user": "bob"}))
+r = event(bot)
+check("the bot may ask to watch bob", r.get("op") == "watching", r)
+try:
+    r = event_timeout = None
+    bot.sock.settimeout(1)
+    op, data = bot.recv(1)
+    check("  but sees nothing of bob, who has not allowed it", False, data)
+except (OSError, WSError):
+    check("  but sees nothing of bob, who has not allowed it", True)
+bot.send(1, json.dumps({"op": "unwatch", "user": "alice"}))
+r = event(bot)
+check("unwatch", r.get("op") == "unwatched", r)
 bot.send(1, "{nope")
 check("bad JSON: an error on the socket", event(bot).get("op") == "error")
 bot.close()
