@@ -66,6 +66,25 @@ bob = connect(basic("bob"))
 for name, ws in (("app", app), ("alice", alice), ("bob", bob)):
     r = req(ws, op="subscribe", channel="news", ref=name)
     check(f"{name} subscribes to news", r.get("op") == "subscribed" and r.get("ref") == name, r)
+# a browser: log in (POST /api/v1/login) and subscribe with ?token=
+c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+c.request("POST", "/api/v1/login", json.dumps({"user": "carol", "password": "secret"}),
+          {"Content-Type": "application/json"})
+resp = c.getresponse()
+token = json.loads(resp.read()).get("token", "") if resp.status == 200 else ""
+c.close()
+try:
+    browser = connect(query="?token=" + token)
+    r = req(browser, op="subscribe", channel="news")
+    check("a browser user with a login token subscribes (rule users)", r.get("op") == "subscribed", r)
+    browser.close()
+except WSError as e:
+    check("a browser user with a login token subscribes (rule users)", False, str(e))
+try:
+    connect(query="?token=forged.token")
+    check("a forged token cannot open the socket", False, "accepted")
+except WSError as e:
+    check("a forged token cannot open the socket (401)", "401" in str(e), str(e))
 anon = connect()
 r = req(anon, op="subscribe", channel="news")
 check("an anonymous subscriber is refused on news", r.get("op") == "error" and
