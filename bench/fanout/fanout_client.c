@@ -43,8 +43,8 @@ struct conn {
     enum cstate st;
     char buf[4096]; /* handshake / partial frame header */
     size_t len;
-    uint64_t skip;  /* ws: payload bytes still to skip */
-    int match;      /* redis: bytes of the pattern matched so far */
+    uint64_t skip; /* ws: payload bytes still to skip */
+    int match;     /* redis: bytes of the pattern matched so far */
 };
 
 static enum mode mode;
@@ -197,7 +197,8 @@ static void on_readable(struct conn *c)
             return;
         }
         if (mode == M_WS && c->st == S_HANDSHAKE) {
-            size_t k = (size_t)n < sizeof c->buf - c->len - 1 ? (size_t)n : sizeof c->buf - c->len - 1;
+            size_t k =
+                (size_t)n < sizeof c->buf - c->len - 1 ? (size_t)n : sizeof c->buf - c->len - 1;
             memcpy(c->buf + c->len, d, k);
             c->len += k;
             c->buf[c->len] = 0;
@@ -289,19 +290,23 @@ static void sip_request(int i, int join)
     char m[1024];
     int n;
     if (!join)
-        n = snprintf(m, sizeof m,
-                     "REGISTER sip:localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKr%d;rport\r\n"
-                     "Max-Forwards: 70\r\nFrom: <sip:b%d@localhost>;tag=f%d\r\nTo: <sip:b%d@localhost>\r\n"
-                     "Call-ID: reg-%d@bench\r\nCSeq: 1 REGISTER\r\nContact: <sip:b%d@127.0.0.1:%d>\r\n"
-                     "Expires: 3600\r\nContent-Length: 0\r\n\r\n",
-                     lport, i, i, i, i, i, i, lport);
+        n = snprintf(
+            m, sizeof m,
+            "REGISTER sip:localhost SIP/2.0\r\nVia: SIP/2.0/UDP "
+            "127.0.0.1:%d;branch=z9hG4bKr%d;rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:b%d@localhost>;tag=f%d\r\nTo: <sip:b%d@localhost>\r\n"
+            "Call-ID: reg-%d@bench\r\nCSeq: 1 REGISTER\r\nContact: <sip:b%d@127.0.0.1:%d>\r\n"
+            "Expires: 3600\r\nContent-Length: 0\r\n\r\n",
+            lport, i, i, i, i, i, i, lport);
     else
-        n = snprintf(m, sizeof m,
-                     "MESSAGE sip:~%s@localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKj%d;rport\r\n"
-                     "Max-Forwards: 70\r\nFrom: <sip:b%d@localhost>;tag=f%d\r\nTo: <sip:~%s@localhost>\r\n"
-                     "Call-ID: join-%d@bench\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n"
-                     "Content-Length: 4\r\n\r\njoin",
-                     channel, lport, i, i, i, channel, i);
+        n = snprintf(
+            m, sizeof m,
+            "MESSAGE sip:~%s@localhost SIP/2.0\r\nVia: SIP/2.0/UDP "
+            "127.0.0.1:%d;branch=z9hG4bKj%d;rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:b%d@localhost>;tag=f%d\r\nTo: <sip:~%s@localhost>\r\n"
+            "Call-ID: join-%d@bench\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 4\r\n\r\njoin",
+            channel, lport, i, i, i, channel, i);
     usend(m, (size_t)n);
 }
 
@@ -317,8 +322,8 @@ static void answer(const char *req, size_t len, struct sockaddr_in *from)
             break;
         size_t l = (size_t)(eol - p);
         if (!strncasecmp(p, "Via:", 4) || !strncasecmp(p, "v:", 2) || !strncasecmp(p, "From:", 5) ||
-            !strncasecmp(p, "f:", 2) || !strncasecmp(p, "Call-ID:", 8) || !strncasecmp(p, "i:", 2) ||
-            !strncasecmp(p, "CSeq:", 5)) {
+            !strncasecmp(p, "f:", 2) || !strncasecmp(p, "Call-ID:", 8) ||
+            !strncasecmp(p, "i:", 2) || !strncasecmp(p, "CSeq:", 5)) {
             if (o + l + 2 < sizeof out) {
                 memcpy(out + o, p, l);
                 o += l;

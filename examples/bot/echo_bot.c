@@ -34,7 +34,10 @@ static void reply(int fd, int status, const char *body)
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n",
-                     status, status == 200 ? "OK" : status == 204 ? "No Content" : "Error",
+                     status,
+                     status == 200   ? "OK"
+                     : status == 204 ? "No Content"
+                                     : "Error",
                      strlen(body));
     if (write(fd, head, (size_t)n) < 0 || write(fd, body, strlen(body)) < 0)
         perror("write");
@@ -56,12 +59,12 @@ static char *answer(json_t *ev)
             snprintf(buf, sizeof buf, "you chose %s (%s)", choice, ctx ? ctx : "");
             out = json_pack("{s:s}", "text", buf);
         } else {
-            out = json_pack("{s:s, s:O, s:s}", "text", "please answer 1 or 2",
-                            "choices", json_object_get(rt, "choices"), "context", ctx ? ctx : "");
+            out = json_pack("{s:s, s:O, s:s}", "text", "please answer 1 or 2", "choices",
+                            json_object_get(rt, "choices"), "context", ctx ? ctx : "");
         }
     } else if (strcasecmp(text, "menu") == 0) {
-        out = json_pack("{s:s, s:[s,s], s:s}", "text", "coffee or tea?", "choices", "coffee",
-                        "tea", "context", "order-42");
+        out = json_pack("{s:s, s:[s,s], s:s}", "text", "coffee or tea?", "choices", "coffee", "tea",
+                        "context", "order-42");
     } else {
         char buf[1024];
         snprintf(buf, sizeof buf, "echo: %s", text);
@@ -100,7 +103,8 @@ static void serve(int fd, const char *secret)
     unsigned char mac[32];
     unsigned mlen = 0;
     char want[7 + 65] = "sha256=";
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)body, (size_t)clen, mac, &mlen);
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)body, (size_t)clen, mac,
+         &mlen);
     hex(mac, mlen, want + 7);
     char *sig = strcasestr(req, "\r\nX-Rtcd-Signature:");
     if (!sig || strncmp(sig + 19 + (sig[19] == ' '), want, strlen(want)) != 0) {

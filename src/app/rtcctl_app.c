@@ -52,8 +52,8 @@ static int name_arg(int argc, char **argv, const char **name)
 static void print_key(struct rtcctl *ctl, const char *name, const char *action, const char *key)
 {
     if (ctl->json) {
-        rtcctl_json_print(json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "action", action, "app",
-                                    name, "key", key));
+        rtcctl_json_print(
+            json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "action", action, "app", name, "key", key));
         return;
     }
     printf("app %s: %s\n", name, action);
@@ -302,8 +302,7 @@ static int ch_add(struct rtcctl *ctl, struct store *s, int argc, char **argv)
             return cusage("%s: unknown or incomplete option", argv[0]);
     }
     if (optind != argc - 1 || !store_name_valid(str_cstr(argv[optind])))
-        return cusage("add: expected one channel name (1-64 of A-Z a-z 0-9 - _ . ! ~ * ' +)%s",
-                      "");
+        return cusage("add: expected one channel name (1-64 of A-Z a-z 0-9 - _ . ! ~ * ' +)%s", "");
     const char *name = argv[optind];
     if (!store_channel_rule_valid(str_cstr(sub)) || !store_channel_rule_valid(str_cstr(pub)))
         return cusage("add: rules are comma lists of users, apps, any, group:G, user:U, app:A%s",
@@ -320,8 +319,8 @@ static int ch_add(struct rtcctl *ctl, struct store *s, int argc, char **argv)
     snprintf(detail, sizeof detail, "subscribe=%s publish=%s", sub, pub);
     rtcctl_audit(s, "channel.add", name, detail);
     if (ctl->json)
-        rtcctl_json_print(json_pack("{s:b, s:s, s:s}", "ok", 1, "action", "added", "channel",
-                                    name));
+        rtcctl_json_print(
+            json_pack("{s:b, s:s, s:s}", "ok", 1, "action", "added", "channel", name));
     return RTCCTL_OK;
 }
 

@@ -132,8 +132,7 @@ int store_app_add(struct store *s, const struct store_app *a, char *key_out)
 
 int store_app_rotate(struct store *s, str name, char *key_out)
 {
-    static const char *const sql =
-        "UPDATE app SET key_hash = $2, updated_ms = $3 WHERE name = $1";
+    static const char *const sql = "UPDATE app SET key_hash = $2, updated_ms = $3 WHERE name = $1";
     char hash[65];
     int rc = new_key(key_out, hash);
     if (rc < 0)

@@ -385,8 +385,8 @@ static void answer_done(const struct deliver_result *res, void *arg)
     free(who);
 }
 
-int apps_bot_send(struct apps *a, const struct apps_app *app, str user, str text,
-                  json_t *choices, str context)
+int apps_bot_send(struct apps *a, const struct apps_app *app, str user, str text, json_t *choices,
+                  str context)
 {
     if (!(app->scopes & APPS_BOT) || !app->address[0])
         return -EPERM;
@@ -542,8 +542,7 @@ static json_t *match_choice(json_t *choices, str text)
     return NULL;
 }
 
-static json_t *bot_event(struct apps *a, const struct apps_app *app, struct core_req *r,
-                         str user)
+static json_t *bot_event(struct apps *a, const struct apps_app *app, struct core_req *r, str user)
 {
     char id[17];
     if (random_token(id, 16) < 0)
@@ -720,7 +719,8 @@ json_t *apps_bot_ws_message(struct apps *a, const struct apps_app *app, const ch
         const char *k;
         json_t *v;
         out = NULL;
-        json_object_foreach(doc, k, v) {
+        json_object_foreach(doc, k, v)
+        {
             if (strcmp(k, "op") && strcmp(k, "to") && strcmp(k, "text") && strcmp(k, "choices") &&
                 strcmp(k, "context") && strcmp(k, "ref")) {
                 out = ws_error("unknown field \"%s\"", k);

@@ -41,7 +41,7 @@ struct apps_app {
     char user[STORE_NAME_MAX + 1];   /* the address's user part */
     char domain[256];                /* the address's host */
     char webhook[STORE_URI_MAX + 1];
-    char secret[65];                 /* webhook signing secret = SHA-256 hex of the key */
+    char secret[65]; /* webhook signing secret = SHA-256 hex of the key */
     uint32_t rate_per_min;
 };
 
@@ -130,8 +130,7 @@ struct notify_req {
  * unknown field, a wrong type, a bad name, too many entries, ttl over max_ttl).
  * Never blocks.
  */
-int notify_req_parse(str body, uint32_t max_ttl, struct notify_req *out, char *err,
-                     size_t errlen);
+int notify_req_parse(str body, uint32_t max_ttl, struct notify_req *out, char *err, size_t errlen);
 void notify_req_free(struct notify_req *r);
 const char *notify_priority_name(enum notify_priority p);
 
@@ -146,8 +145,8 @@ typedef void (*notify_done_fn)(struct worker *w, uint16_t status, json_t *doc, v
  * w when every delivery has an outcome. Takes r (freed here). 0, or -ENOMEM / -ESHUTDOWN
  * (done not called; r freed).
  */
-int apps_notify(struct apps *a, const struct apps_app *app, struct notify_req *r,
-                struct worker *w, notify_done_fn done, void *arg);
+int apps_notify(struct apps *a, const struct apps_app *app, struct notify_req *r, struct worker *w,
+                notify_done_fn done, void *arg);
 /*
  * The report of notification id for app: a new JSON reference
  * {"id", "app", "at", "recipients": [{"user", "status", "devices"}], counts}, or NULL
@@ -164,8 +163,8 @@ json_t *apps_notify_report(struct apps *a, const struct apps_app *app, str id);
  * receives with "reply_to" (and "choice" when it matches). 0, -EINVAL (no text, not a
  * local user, bad choices), -EPERM (no bot scope / address), -ENOMEM.
  */
-int apps_bot_send(struct apps *a, const struct apps_app *app, str user, str text,
-                  json_t *choices, str context);
+int apps_bot_send(struct apps *a, const struct apps_app *app, str user, str text, json_t *choices,
+                  str context);
 /*
  * A bot's WebSocket: events for app go to send(ctx, json text) while it is attached
  * (the newest attachment wins). detach with the same ctx.

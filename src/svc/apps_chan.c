@@ -138,10 +138,10 @@ struct member {
     struct apps *a;
     _Atomic uint32_t refs;
     struct chan_sub *sub;
-    unsigned widx;         /* drains and delivers on this worker */
+    unsigned widx; /* drains and delivers on this worker */
     char user[STORE_NAME_MAX + 1];
     char domain[256];
-    unsigned inflight;     /* w only */
+    unsigned inflight; /* w only */
     _Atomic bool scheduled;
     _Atomic bool dropped;
     char why[96];
@@ -150,7 +150,7 @@ struct member {
 struct chan_sip {
     struct map *members; /* user → struct member * (under a->lock) */
     struct worker *_Atomic workers[MAX_WORKERS];
-    unsigned nworkers;   /* configured */
+    unsigned nworkers; /* configured */
 };
 
 /* The member's worker while it runs, else NULL. */
@@ -169,9 +169,9 @@ struct persist_job {
 static int persist_run(struct store *s, void *arg)
 {
     struct persist_job *j = arg;
-    int rc = j->op < 0 ? store_channel_member_drop(s, str_cstr(j->user))
-                       : store_channel_member_set(s, str_cstr(j->channel), str_cstr(j->user),
-                                                  j->op == 1);
+    int rc = j->op < 0
+                 ? store_channel_member_drop(s, str_cstr(j->user))
+                 : store_channel_member_set(s, str_cstr(j->channel), str_cstr(j->user), j->op == 1);
     if (rc < 0)
         log_warn("apps", "channel membership of %s not saved: %s", j->user, store_errmsg(s));
     return rc;
@@ -266,8 +266,8 @@ static void drain(struct worker *w, void *arg)
         char text[160];
         snprintf(text, sizeof text, "removed from every channel: %s", m->why);
         m->why[0] = 0;
-        struct deliver_msg dm = {.from = str_cstr(from), .to_user = str_cstr(m->user),
-                                 .body = str_cstr(text)};
+        struct deliver_msg dm = {
+            .from = str_cstr(from), .to_user = str_cstr(m->user), .body = str_cstr(text)};
         deliver_send(a->deps.deliver, &dm, NULL, NULL);
         goto out;
     }
@@ -284,8 +284,8 @@ static void drain(struct worker *w, void *arg)
             body = str_make(json_string_value(v), json_string_length(v));
             ct = STR("text/plain;charset=utf-8");
         }
-        struct deliver_msg dm = {.from = str_cstr(from), .to_user = str_cstr(m->user),
-                                 .content_type = ct, .body = body};
+        struct deliver_msg dm = {
+            .from = str_cstr(from), .to_user = str_cstr(m->user), .content_type = ct, .body = body};
         struct msent *s = malloc(sizeof *s);
         if (s) {
             s->m = m;
@@ -419,8 +419,11 @@ static void cmd_answer(struct sip_cmd *c, struct worker *w, uint16_t status, con
 {
     struct sip_worker *sw = core_sip_worker(c->srv, w);
     if (sw && txn_request(c->st) && txn_state(c->st) != TXN_TERMINATED) {
-        struct core_req r = {.sw = sw, .st = c->st, .m = txn_request(c->st),
-                             .rx = txn_source(c->st), .now = uv_now(worker_loop(w))};
+        struct core_req r = {.sw = sw,
+                             .st = c->st,
+                             .m = txn_request(c->st),
+                             .rx = txn_source(c->st),
+                             .now = uv_now(worker_loop(w))};
         core_respond(&r, status, str_cstr(reason), NULL, 0, STR_NULL, STR_NULL);
     }
 }
@@ -452,8 +455,8 @@ static void cmd_run(struct worker *w, int rc, void *arg)
         char from[80];
         snprintf(from, sizeof from, "user:%s", c->user);
         struct chan_publish_result pr = {0};
-        int prc = payload ? chan_publish(a->hub, ch, str_cstr(from), str_cstr(payload), &pr)
-                          : -EINVAL;
+        int prc =
+            payload ? chan_publish(a->hub, ch, str_cstr(from), str_cstr(payload), &pr) : -EINVAL;
         free(payload);
         if (prc == 0) {
             snprintf(reason, sizeof reason, "OK: published as %llu to %zu subscriber(s)",
@@ -552,9 +555,9 @@ bool apps__chan_sip(struct apps *a, struct core_req *r)
     struct chan_who who = {.kind = CHAN_WHO_USER};
     str_copy(who.name, sizeof who.name, user);
     struct worker *w = core_worker(r->sw);
-    int rc = cmd->op == CMD_LEAVE ? 1
-                                  : apps_chan_check(a, &who, name, cmd->op == CMD_PUBLISH, w,
-                                                    cmd_run, cmd);
+    int rc = cmd->op == CMD_LEAVE
+                 ? 1
+                 : apps_chan_check(a, &who, name, cmd->op == CMD_PUBLISH, w, cmd_run, cmd);
     if (rc != 0)
         cmd_run(w, rc == 1 ? 1 : -EPERM, cmd);
     return true;

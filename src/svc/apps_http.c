@@ -57,13 +57,16 @@ static bool app_allowed(struct apps *a, struct http_ctx *c, unsigned scope, stru
         return false;
     }
     if (apps_auth(a, key, app) < 0) {
-        http_ctx_add_header(c, "WWW-Authenticate", "Bearer realm=\"rtcd\", error=\"invalid_token\"");
+        http_ctx_add_header(c, "WWW-Authenticate",
+                            "Bearer realm=\"rtcd\", error=\"invalid_token\"");
         http_reply_error(c, 401, "unknown API key");
         return false;
     }
     if (!(app->scopes & scope)) {
         http_reply_error(c, 403, "app %s has no %s scope", app->name,
-                         scope == APPS_NOTIFY ? "notify" : scope == APPS_BOT ? "bot" : "channels");
+                         scope == APPS_NOTIFY ? "notify"
+                         : scope == APPS_BOT  ? "bot"
+                                              : "channels");
         return false;
     }
     uint32_t retry = 0;
@@ -198,7 +201,8 @@ static char *publish_payload(str body, char *err, size_t errlen)
         snprintf(err, errlen, "the body must be a JSON object {\"data\": ...}");
         goto done;
     }
-    json_object_foreach(doc, k, v) {
+    json_object_foreach(doc, k, v)
+    {
         if (strcmp(k, "data") != 0) {
             snprintf(err, errlen, "unknown field \"%.64s\" (known: data)", k);
             goto done;
@@ -491,8 +495,8 @@ static void sub_checked(struct worker *w, int rc, void *arg)
     }
     char msg[160];
     if (rc != 1) {
-        snprintf(msg, sizeof msg, "not allowed to %s %s", s->payload ? "publish on" : "subscribe to",
-                 s->channel);
+        snprintf(msg, sizeof msg, "not allowed to %s %s",
+                 s->payload ? "publish on" : "subscribe to", s->channel);
         ws_json(k, op_error(s->channel, s->ref, msg));
     } else if (s->payload) {
         char from[80];
@@ -506,8 +510,8 @@ static void sub_checked(struct worker *w, int rc, void *arg)
             json_object_set_new(o, "seq", json_integer((json_int_t)r.seq));
             ws_json(k, o);
         } else {
-            ws_json(k, op_error(s->channel, s->ref, prc == -EMSGSIZE ? "message too large"
-                                                                      : "not published"));
+            ws_json(k, op_error(s->channel, s->ref,
+                                prc == -EMSGSIZE ? "message too large" : "not published"));
         }
     } else {
         int src = chan_subscribe(k->sub, str_cstr(s->channel));
@@ -541,7 +545,8 @@ static void chws_message(void *arg, void *conn_ctx, uint64_t ws_id, bool binary,
         bad = "\"op\" must be subscribe, unsubscribe or publish";
     else if (!json_is_string(ch) || !store_name_valid(str_cstr(json_string_value(ch))))
         bad = "\"channel\" must be a channel name";
-    json_object_foreach(doc, k_, v_) {
+    json_object_foreach(doc, k_, v_)
+    {
         if (!bad && strcmp(k_, "op") && strcmp(k_, "channel") && strcmp(k_, "data") &&
             strcmp(k_, "ref"))
             bad = "unknown field (known: op, channel, data, ref)";
@@ -586,8 +591,8 @@ static void chws_message(void *arg, void *conn_ctx, uint64_t ws_id, bool binary,
         }
     }
     json_decref(doc); /* name and ref point into it: use s->channel and s->ref below */
-    int rc = apps_chan_check(k->ah->a, &k->who, str_cstr(s->channel), publish, k->w, sub_checked,
-                             s);
+    int rc =
+        apps_chan_check(k->ah->a, &k->who, str_cstr(s->channel), publish, k->w, sub_checked, s);
     if (rc == -ENOENT) {
         ws_json(k, op_error(s->channel, s->ref, "no such channel"));
         subreq_free(s);

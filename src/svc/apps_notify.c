@@ -75,8 +75,9 @@ static int parse_to(json_t *to, struct notify_req *out, char *err, size_t errlen
         return 0;
     }
     if (!json_is_array(to) || json_array_size(to) == 0)
-        return fail(err, errlen, "%s", "\"to\": expected a non-empty list of users and group:NAME, "
-                                       "\"online\" or \"everyone\"");
+        return fail(err, errlen, "%s",
+                    "\"to\": expected a non-empty list of users and group:NAME, "
+                    "\"online\" or \"everyone\"");
     if (json_array_size(to) > NOTIFY_MAX_LIST)
         return fail(err, errlen, "\"to\": more than %s entries", "1000");
     out->target = NOTIFY_LIST;
@@ -85,7 +86,8 @@ static int parse_to(json_t *to, struct notify_req *out, char *err, size_t errlen
         return -ENOMEM;
     size_t i;
     json_t *v;
-    json_array_foreach(to, i, v) {
+    json_array_foreach(to, i, v)
+    {
         if (!json_is_string(v))
             return fail(err, errlen, "%s", "\"to\": every entry must be a string");
         str s = str_make(json_string_value(v), json_string_length(v));
@@ -121,7 +123,8 @@ int notify_req_parse(str body, uint32_t max_ttl, struct notify_req *out, char *e
         rc = fail(err, errlen, "%s", "the body must be a JSON object");
         goto done;
     }
-    json_object_foreach(doc, k, v) {
+    json_object_foreach(doc, k, v)
+    {
         if (strcmp(k, "to") == 0) {
             has_to = true;
             rc = parse_to(v, out, err, errlen);
@@ -181,8 +184,8 @@ enum rstatus {
     R_NOT_ONLINE,
     R_UNKNOWN,
 };
-static const char *const rstatus_names[] = {"pending",  "delivered",  "queued",
-                                            "failed",   "not-online", "unknown-user"};
+static const char *const rstatus_names[] = {"pending", "delivered",  "queued",
+                                            "failed",  "not-online", "unknown-user"};
 
 struct rcpt {
     char user[STORE_NAME_MAX + 1];
@@ -581,8 +584,8 @@ static void expand_done(struct worker *w, int rc, void *arg)
     expand_free(j);
 }
 
-int apps_notify(struct apps *a, const struct apps_app *app, struct notify_req *r,
-                struct worker *w, notify_done_fn done, void *arg)
+int apps_notify(struct apps *a, const struct apps_app *app, struct notify_req *r, struct worker *w,
+                notify_done_fn done, void *arg)
 {
     if (!a->deps.st || !a->deps.deliver) {
         notify_req_free(r);

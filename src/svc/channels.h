@@ -78,9 +78,9 @@ bool chan_sub_dropped(struct chan_sub *s);
 void chan_msg_unref(struct chan_msg *m);
 
 struct chan_publish_result {
-    uint64_t seq;      /* the message's number in its channel */
-    size_t delivered;  /* subscribers it was queued for */
-    size_t dropped;    /* subscribers dropped because their queue was full */
+    uint64_t seq;     /* the message's number in its channel */
+    size_t delivered; /* subscribers it was queued for */
+    size_t dropped;   /* subscribers dropped because their queue was full */
 };
 /*
  * Publishes payload (a JSON value, already validated by the caller) from "from" (a

@@ -28,7 +28,7 @@ struct webhook {
     struct webhook_opts o;
     struct call *calls; /* every live call (in flight or waiting) */
     size_t ncalls;
-    unsigned handles;   /* open uv handles (timer + polls + retry timers) */
+    unsigned handles; /* open uv handles (timer + polls + retry timers) */
     bool freeing;
 };
 

@@ -24,7 +24,8 @@ static void test_full(void **state)
     char err[256];
     assert_int_equal(parse("{\"to\":[\"bob\",\"group:team\"],\"text\":\"hi\","
                            "\"content_type\":\"text/markdown\",\"priority\":\"urgent\",\"ttl\":60}",
-                           &r, err), 0);
+                           &r, err),
+                     0);
     assert_int_equal(r.target, NOTIFY_LIST);
     assert_int_equal(r.nto, 2);
     assert_string_equal(r.to[0], "bob");
@@ -45,7 +46,8 @@ static void test_full(void **state)
     assert_int_equal(r.ttl, 0);
     notify_req_free(&r);
     /* a max_ttl below the default caps the default */
-    assert_int_equal(notify_req_parse(STR("{\"to\":\"online\",\"text\":\"x\"}"), 30, &r, err, 256), 0);
+    assert_int_equal(notify_req_parse(STR("{\"to\":\"online\",\"text\":\"x\"}"), 30, &r, err, 256),
+                     0);
     assert_int_equal(r.ttl, 30);
     notify_req_free(&r);
 }

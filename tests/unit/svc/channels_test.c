@@ -68,7 +68,8 @@ static void test_order_and_format(void **state)
         char want[160];
         snprintf(want, sizeof want,
                  "{\"op\":\"message\",\"channel\":\"news\",\"seq\":%d,\"from\":\"app:x\","
-                 "\"data\":{\"n\":%d}}", i + 1, i);
+                 "\"data\":{\"n\":%d}}",
+                 i + 1, i);
         assert_string_equal(m->data, want);
         assert_int_equal(m->len, strlen(want));
         assert_true(str_eq(m->channel, STR("news")));

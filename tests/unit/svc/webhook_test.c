@@ -89,8 +89,8 @@ static void done(void *arg, int rc, long status, str ctype, str body, unsigned a
 static struct webhook *mk(uv_loop_t *loop, uint32_t timeout, uint32_t retries, uint32_t max_resp)
 {
     struct webhook *wh;
-    struct webhook_opts o = {.timeout_ms = timeout, .retries = retries, .backoff_ms = 100,
-                             .max_response = max_resp};
+    struct webhook_opts o = {
+        .timeout_ms = timeout, .retries = retries, .backoff_ms = 100, .max_response = max_resp};
     assert_int_equal(webhook_new(&wh, loop, &o), 0);
     return wh;
 }
@@ -114,7 +114,8 @@ static void test_sign_vector(void **state)
     /* RFC 4231 test case 2 */
     char out[72];
     assert_int_equal(webhook_sign(STR("Jefe"), STR("what do ya want for nothing?"), out), 0);
-    assert_string_equal(out, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    assert_string_equal(out,
+                        "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 static void test_ok_signed(void **state)
@@ -124,10 +125,12 @@ static void test_ok_signed(void **state)
     uv_loop_init(&loop);
     struct webhook *wh = mk(&loop, 3000, 0, 0);
     struct result r = {0}, bad = {0};
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:" PORT "/ok", STR("{\"a\":1}"),
-                                  STR("s3cret"), done, &r), 0);
+    assert_int_equal(
+        webhook_post(wh, "http://127.0.0.1:" PORT "/ok", STR("{\"a\":1}"), STR("s3cret"), done, &r),
+        0);
     assert_int_equal(webhook_post(wh, "http://127.0.0.1:" PORT "/ok", STR("{\"a\":2}"),
-                                  STR("wrong"), done, &bad), 0);
+                                  STR("wrong"), done, &bad),
+                     0);
     run_until(&loop, &r, 1);
     run_until(&loop, &bad, 1);
     assert_int_equal(r.rc, 0);
@@ -136,8 +139,7 @@ static void test_ok_signed(void **state)
     assert_non_null(strstr(r.body, "\"sig_ok\": true"));
     assert_non_null(strstr(r.body, "{\\\"a\\\":1}"));
     assert_non_null(strstr(bad.body, "\"sig_ok\": false"));
-    assert_int_equal(webhook_post(wh, "ftp://127.0.0.1/x", STR("{}"), STR(""), done, &r),
-                     -EINVAL);
+    assert_int_equal(webhook_post(wh, "ftp://127.0.0.1/x", STR("{}"), STR(""), done, &r), -EINVAL);
     finish(&loop, wh);
 }
 
@@ -149,14 +151,15 @@ static void test_retries(void **state)
     struct webhook *wh = mk(&loop, 3000, 3, 0);
     struct result ok = {0}, gone = {0}, nf = {0};
     /* 503 twice, then 200 */
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:" PORT "/flaky/2", STR("{}"), STR("k"),
-                                  done, &ok), 0);
+    assert_int_equal(
+        webhook_post(wh, "http://127.0.0.1:" PORT "/flaky/2", STR("{}"), STR("k"), done, &ok), 0);
     /* 503 more often than there are retries */
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:" PORT "/flaky/9", STR("{}"), STR("k"),
-                                  done, &gone), 0);
+    assert_int_equal(
+        webhook_post(wh, "http://127.0.0.1:" PORT "/flaky/9", STR("{}"), STR("k"), done, &gone), 0);
     /* 404: no retry */
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:" PORT "/status/404", STR("{}"), STR("k"),
-                                  done, &nf), 0);
+    assert_int_equal(
+        webhook_post(wh, "http://127.0.0.1:" PORT "/status/404", STR("{}"), STR("k"), done, &nf),
+        0);
     run_until(&loop, &ok, 1);
     run_until(&loop, &gone, 1);
     run_until(&loop, &nf, 1);
@@ -180,12 +183,12 @@ static void test_failures(void **state)
     struct webhook *wh = mk(&loop, 500, 1, 1000);
     struct result slow = {0}, refused = {0}, big = {0};
     uint64_t t0 = uv_hrtime();
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:" PORT "/slow", STR("{}"), STR("k"), done,
-                                  &slow), 0);
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:18211/none", STR("{}"), STR("k"), done,
-                                  &refused), 0);
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:" PORT "/big", STR("{}"), STR("k"), done,
-                                  &big), 0);
+    assert_int_equal(
+        webhook_post(wh, "http://127.0.0.1:" PORT "/slow", STR("{}"), STR("k"), done, &slow), 0);
+    assert_int_equal(
+        webhook_post(wh, "http://127.0.0.1:18211/none", STR("{}"), STR("k"), done, &refused), 0);
+    assert_int_equal(
+        webhook_post(wh, "http://127.0.0.1:" PORT "/big", STR("{}"), STR("k"), done, &big), 0);
     run_until(&loop, &slow, 1);
     run_until(&loop, &refused, 1);
     run_until(&loop, &big, 1);
@@ -206,10 +209,10 @@ static void test_free_in_flight(void **state)
     uv_loop_init(&loop);
     struct webhook *wh = mk(&loop, 5000, 2, 0);
     struct result a = {0}, b = {0};
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:" PORT "/slow", STR("{}"), STR("k"), done,
-                                  &a), 0);
-    assert_int_equal(webhook_post(wh, "http://127.0.0.1:18211/none", STR("{}"), STR("k"), done,
-                                  &b), 0);
+    assert_int_equal(
+        webhook_post(wh, "http://127.0.0.1:" PORT "/slow", STR("{}"), STR("k"), done, &a), 0);
+    assert_int_equal(webhook_post(wh, "http://127.0.0.1:18211/none", STR("{}"), STR("k"), done, &b),
+                     0);
     for (int i = 0; i < 50; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
     usleep(300000);
@@ -225,10 +228,8 @@ static void test_free_in_flight(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sign_vector),
-        cmocka_unit_test(test_ok_signed),
-        cmocka_unit_test(test_retries),
-        cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_sign_vector),    cmocka_unit_test(test_ok_signed),
+        cmocka_unit_test(test_retries),        cmocka_unit_test(test_failures),
         cmocka_unit_test(test_free_in_flight),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
