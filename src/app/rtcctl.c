@@ -29,6 +29,8 @@ static const struct rtcctl_cmd commands[] = {
     { "forward", "a user's call forwarding: set, show, clear", rtcctl_cmd_forward },
     { "dnd", "a user's do-not-disturb: USER on|off", rtcctl_cmd_dnd },
     { "broadcast", "send a notice to every user or a group's members", rtcctl_cmd_broadcast },
+    { "app", "API apps (notify, bots, channels): add, list, show, del, rotate", rtcctl_cmd_app },
+    { "channel", "publish/subscribe channels and who may use them", rtcctl_cmd_channel },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -26,6 +26,8 @@ int rtcctl_cmd_migrate(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_forward(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_dnd(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_broadcast(struct rtcctl *ctl, int argc, char **argv);
+int rtcctl_cmd_app(struct rtcctl *ctl, int argc, char **argv);
+int rtcctl_cmd_channel(struct rtcctl *ctl, int argc, char **argv);
 
 /* Opens the configured store; on failure prints the reason and returns NULL. */
 struct store *rtcctl_store_open(struct rtcctl *ctl);

@@ -22,8 +22,11 @@
 #include "http/http.h"
 #include "store/store.h"
 #include "stun/stun.h"
+#include "svc/apps.h"
+#include "svc/apps_http.h"
 #include "svc/home.h"
 #include "svc/presence.h"
+#include "svc/webhook.h"
 
 #define MAX_SETS 256
 
@@ -131,6 +134,8 @@ struct server {
     struct sip_server *sip;
     struct http_server *http;
     struct home *home;
+    struct apps *apps;           /* notify API, bots, channels */
+    struct apps_http *apps_http; /* their routes on the HTTP server */
     int stop_signal;
 };
 
@@ -161,6 +166,12 @@ static int sip_start(struct server *s)
     }
     struct core_services svc;
     home_services(s->home, &svc);
+    if (s->apps) {
+        svc.app_request = apps_sip_request;
+        svc.app_ctx = s->apps;
+        apps_attach(s->apps, &(struct apps_deps){ s->sip, home_deliver(s->home), s->store,
+                                                  s->creds, home_presence(s->home) });
+    }
     sip_server_set_services(s->sip, &svc);
     rc = home_load(s->home);
     if (rc < 0)
@@ -237,6 +248,8 @@ static int http_start(struct server *s)
         rc = http_metrics_add(s->http, core_metrics, s);
     if (rc == 0)
         rc = home_metrics_register(s->home, s->http);
+    if (rc == 0 && s->apps)
+        rc = apps_http_register(&s->apps_http, s->apps, s->http);
     if (rc < 0) {
         log_error("rtcd", "http: %s", strerror(-rc));
         return -1;
@@ -270,8 +283,11 @@ static int store_start(struct server *s)
         return -1;
     }
     rc = store_creds_new(&s->creds);
+    if (rc == 0)
+        rc = apps_new(&s->apps, &s->cfg);
     struct store_thread_opts o = { .retention_days = s->cfg.store.archive_retention_days,
-                                   .archive_commit_ms = s->cfg.store.archive_commit_ms };
+                                   .archive_commit_ms = s->cfg.store.archive_commit_ms,
+                                   .on_poll = apps_store_poll, .poll_ctx = s->apps };
     if (rc == 0)
         rc = store_thread_start(&s->store, st, s->creds, &o);
     if (rc < 0) {
@@ -282,6 +298,8 @@ static int store_start(struct server *s)
         store_close(st);
         store_creds_free(s->creds);
         s->creds = NULL;
+        apps_free(s->apps);
+        s->apps = NULL;
         return -1;
     }
     log_info("rtcd", "store: %s, schema version %d, realm %s, %zu user(s)",
@@ -297,6 +315,8 @@ static void store_stop(struct server *s)
 {
     store_thread_stop(s->store); /* runs queued jobs, then closes the store */
     s->store = NULL;
+    apps_free(s->apps); /* after the store thread: its poll reloads the apps */
+    s->apps = NULL;
     store_creds_free(s->creds);
     s->creds = NULL;
 }
@@ -397,6 +417,9 @@ static int services_new(struct server *s)
             return -EINVAL;
         s->hooks[s->nhooks++] = (struct worker_hooks){ sip_server_worker_start,
                                                        sip_server_worker_stop, s->sip };
+        if (s->apps)
+            s->hooks[s->nhooks++] = (struct worker_hooks){ apps_worker_start, apps_worker_stop,
+                                                           s->apps };
     }
     if (all && s->cfg.http.listen.n) {
         /* the HTTP listeners are flows of the SIP server's transports, so that SIP reaches
@@ -433,6 +456,8 @@ static void services_free(struct server *s)
 {
     http_server_free(s->http);
     s->http = NULL;
+    apps_http_free(s->apps_http);
+    s->apps_http = NULL;
     turn_service_free(s->turn);
     s->turn = NULL;
     tls_server_free(s->tls);
@@ -529,6 +554,7 @@ int main(int argc, char **argv)
         return 2;
     }
     rc = run(&s);
+    webhook_global_cleanup();
     log_close();
     config_free(&s.cfg);
     return rc;

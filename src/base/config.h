@@ -147,6 +147,17 @@ struct config {
         char *contacts_allowed;      /* "true": a watcher in the owner's contact list is allowed */
     } presence;
     struct {
+        uint32_t webhook_timeout_ms; /* per attempt */
+        uint32_t webhook_retries;
+        uint32_t webhook_backoff_ms;
+        uint32_t max_request_body;   /* bytes of a notify / publish body (then 413) */
+        uint32_t max_recipients;     /* after expanding groups, online, everyone */
+        uint32_t max_ttl;            /* seconds a notification may wait offline */
+        uint32_t notify_keep;        /* notification reports kept for GET /api/v1/notify/{id} */
+        uint32_t channel_queue;      /* messages queued per channel subscriber, then closed */
+        uint32_t question_ttl;       /* seconds a bot's question waits for the user's choice */
+    } apps;
+    struct {
         enum log_level level;
         char *file; /* empty = stderr */
     } log;

@@ -417,6 +417,8 @@ static void local_request(struct core_req *r)
             return;
         }
     }
+    if (s->svc.app_request && s->svc.app_request(s->svc.app_ctx, r))
+        return; /* a bot's or a channel's address */
     if (!s->svc.user_exists || !s->svc.user_exists(s->svc.ctx, r->user)) {
         if (s->svc.address && s->svc.address(s->svc.ctx, r))
             return; /* a group or another service address */

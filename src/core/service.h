@@ -72,6 +72,10 @@ struct core_services {
     int (*call_route)(void *ctx, struct core_req *r, const struct core_target *t, int n);
     /* A request for a local name that is no user (a group ...): true when handled. */
     bool (*address)(void *ctx, struct core_req *r);
+    /* A request for an address that belongs to an app or a channel (svc/apps), asked
+     * before the user lookup: true when it answered. app_ctx is its own context. */
+    bool (*app_request)(void *app_ctx, struct core_req *r);
+    void *app_ctx;
     /* Once a second on every worker. */
     void (*tick)(void *ctx, struct sip_worker *sw, uint64_t now);
     /* SUBSCRIBE or PUBLISH for a local user (out of dialog, authenticated as configured,

@@ -759,6 +759,10 @@ static const struct copy_table {
     {"archive", "id, at_ms, sender, recipients, content_type, body", "iitttt", "id"},
     {"registration", "aor, contact, expires_ms, q, instance, reg_id, path, user_agent, received",
      "ttiitittt", NULL},
+    {"app", "name, scopes, address, webhook, key_hash, rate_per_min, created_ms, updated_ms",
+     "tttttiii", NULL},
+    {"channel", "name, subscribe, publish, created_ms", "ttti", NULL},
+    {"channel_member", "channel, user_name", "tt", NULL},
 };
 
 struct copy_ctx {

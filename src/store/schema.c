@@ -163,6 +163,46 @@ static const struct migration migrations[] = {
      " sender TEXT NOT NULL, grp TEXT NOT NULL DEFAULT '', offline_too INTEGER NOT NULL DEFAULT 0,"
      " content_type TEXT NOT NULL, body TEXT NOT NULL, taken_ms BIGINT NOT NULL DEFAULT 0,"
      " expires_ms BIGINT NOT NULL DEFAULT 0);"},
+    {4, "apps (notify, bots, channels) and channel rules",
+     /* SQLite */
+     "INSERT INTO meta VALUES ('apps_seq', '0');"
+     "CREATE TABLE app (name TEXT PRIMARY KEY, scopes TEXT NOT NULL, address TEXT NOT NULL,"
+     " webhook TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, rate_per_min INTEGER NOT NULL,"
+     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+     "CREATE TABLE channel (name TEXT PRIMARY KEY, subscribe TEXT NOT NULL,"
+     " publish TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+     "CREATE TABLE channel_member (channel TEXT NOT NULL REFERENCES channel(name)"
+     " ON DELETE CASCADE, user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+     " PRIMARY KEY (channel, user_name));"
+     "CREATE TRIGGER app_seq_i AFTER INSERT ON app BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER app_seq_u AFTER UPDATE ON app BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER app_seq_d AFTER DELETE ON app BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER channel_seq_i AFTER INSERT ON channel BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER channel_seq_u AFTER UPDATE ON channel BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;"
+     "CREATE TRIGGER channel_seq_d AFTER DELETE ON channel BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'apps_seq'; END;",
+     /* PostgreSQL */
+     "INSERT INTO meta VALUES ('apps_seq', '0');"
+     "CREATE TABLE app (name TEXT PRIMARY KEY, scopes TEXT NOT NULL, address TEXT NOT NULL,"
+     " webhook TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, rate_per_min BIGINT NOT NULL,"
+     " created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+     "CREATE TABLE channel (name TEXT PRIMARY KEY, subscribe TEXT NOT NULL,"
+     " publish TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+     "CREATE TABLE channel_member (channel TEXT NOT NULL REFERENCES channel(name)"
+     " ON DELETE CASCADE, user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+     " PRIMARY KEY (channel, user_name));"
+     "CREATE FUNCTION rtcd_apps_seq() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+     " UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'apps_seq';"
+     " RETURN NULL; END $f$;"
+     "CREATE TRIGGER app_seq AFTER INSERT OR UPDATE OR DELETE ON app"
+     " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_apps_seq();"
+     "CREATE TRIGGER channel_seq AFTER INSERT OR UPDATE OR DELETE ON channel"
+     " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_apps_seq();"},
     {5, "presence: a change log of presence rules and contact lists (rtcd notices edits)",
      /* SQLite */
      "CREATE TABLE pres_change (id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL,"

@@ -325,6 +325,66 @@ int store_apikey_create(struct store *s, str owner, str label, int64_t expires_m
 int store_apikey_check(struct store *s, str key, int64_t now_ms, char *owner_out);
 int store_apikey_del(struct store *s, int64_t id);
 
+/* ---- apps (notification senders, bots, channel publishers) ---------------- */
+
+#define STORE_APP_KEY_LEN    40  /* characters of an app's API key */
+#define STORE_APP_SCOPES_MAX 64  /* "notify,bot,channels" */
+#define STORE_RULE_MAX       160 /* a channel rule: "users", "apps", "group:G", "app:A", ... */
+
+struct store_app {
+    char name[STORE_NAME_MAX + 1];
+    char scopes[STORE_APP_SCOPES_MAX + 1]; /* comma-separated subset of notify,bot,channels */
+    char address[STORE_URI_MAX + 1];       /* the bot's SIP address, empty = none */
+    char webhook[STORE_URI_MAX + 1];       /* http(s) URL, empty = none */
+    char key_hash[65];                     /* SHA-256 hex of the key */
+    uint32_t rate_per_min;                 /* notify/publish requests a minute, 0 = no bound */
+    int64_t created_ms, updated_ms;
+};
+
+/* Whether scopes is a non-empty comma list of notify, bot, channels (no repeats). */
+bool store_app_scopes_valid(str scopes);
+/* The SHA-256 of an API key in lower-case hex (out 65 bytes). 0 or -ENOMEM. */
+int store_app_key_hash(str key, char out[65]);
+/*
+ * Creates an app from a's name, scopes, address, webhook and rate_per_min (key_hash and
+ * times are ignored): a new random key of STORE_APP_KEY_LEN characters is written to
+ * key_out (STORE_APP_KEY_LEN + 1 bytes) to be shown once; only its hash is stored.
+ * -EINVAL (a field), -EEXIST (name, or address used by another app).
+ */
+int store_app_add(struct store *s, const struct store_app *a, char *key_out);
+/* Replaces the app's key with a new one (key_out as above); the old key stops working. -ENOENT. */
+int store_app_rotate(struct store *s, str name, char *key_out);
+/* -ENOENT. */
+int store_app_del(struct store *s, str name);
+int store_app_get(struct store *s, str name, struct store_app *out);
+/* Every app in name order (a borrowed during the call); non-zero from cb stops and is returned. */
+typedef int (*store_app_fn)(void *ctx, const struct store_app *a);
+int store_app_list(struct store *s, store_app_fn cb, void *ctx);
+/* A counter that changes whenever an app or a channel rule changes. */
+int store_apps_seq(struct store *s, int64_t *out);
+
+struct store_channel {
+    char name[STORE_NAME_MAX + 1];
+    char subscribe[STORE_RULE_MAX + 1]; /* who may subscribe (docs/apps.md) */
+    char publish[STORE_RULE_MAX + 1];   /* who may publish */
+    int64_t created_ms;
+};
+/* Whether r is a valid rule list: comma-separated users, apps, any, group:G, app:A, user:U. */
+bool store_channel_rule_valid(str r);
+/* Adds or replaces a channel's rules. -EINVAL. */
+int store_channel_put(struct store *s, const struct store_channel *c);
+int store_channel_del(struct store *s, str name);
+typedef int (*store_channel_fn)(void *ctx, const struct store_channel *c);
+int store_channel_list(struct store *s, store_channel_fn cb, void *ctx);
+/* SIP users who joined a channel: join adds (0 also when already a member), leave
+ * removes (0 also when not one); -ENOENT when the channel or the user does not exist. */
+int store_channel_member_set(struct store *s, str channel, str user, bool join);
+/* Removes every membership of user. */
+int store_channel_member_drop(struct store *s, str user);
+/* Every (channel, user) membership, by channel then user. */
+typedef int (*store_member_fn)(void *ctx, str channel, str user);
+int store_channel_member_list(struct store *s, store_member_fn cb, void *ctx);
+
 /* ---- registrations snapshot (opaque rows for the registrar) -------------- */
 
 struct store_reg {
@@ -416,6 +476,10 @@ struct store_thread_opts {
     uint32_t retention_days;     /* archive retention (0 = keep for ever) */
     uint32_t expire_interval_ms; /* how often expired archive entries go (0 = 60 s) */
     uint32_t archive_commit_ms;  /* group commit window of archive appends (0 = 200 ms) */
+    /* Called on the store thread at start and every poll_ms (e.g. the apps table's
+     * refresh); may be NULL. */
+    void (*on_poll)(struct store *s, void *ctx);
+    void *poll_ctx;
 };
 
 /*

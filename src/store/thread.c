@@ -243,6 +243,8 @@ static void *thread_main(void *arg)
             pthread_mutex_unlock(&t->lock);
             if (now >= next_poll) {
                 refresh_creds(t);
+                if (t->o.on_poll)
+                    t->o.on_poll(t->s, t->o.poll_ctx);
                 next_poll = now + t->o.poll_ms;
             }
             if (now >= next_expire) {
@@ -296,6 +298,8 @@ int store_thread_start(struct store_thread **out, struct store *s, struct store_
             return rc;
         }
     }
+    if (t->o.on_poll)
+        t->o.on_poll(s, t->o.poll_ctx); /* the first load before any worker reads */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

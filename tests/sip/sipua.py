@@ -225,6 +225,10 @@ def main():
     ap.add_argument("--body", default="", help="send: body text (\\n = CRLF; {n} = the label)")
     ap.add_argument("--show", default="", help="listen: headers to print, comma-separated")
     ap.add_argument("--invite", default="", choices=["", "busy", "ring", "answer"])
+    ap.add_argument("--text", action="append",
+                    help="send: these texts in order, each its own label (instead of --count/--prefix)")
+    ap.add_argument("--show-from", action="store_true",
+                    help="listen: print 'FROM <uri> <body>' lines instead of 'GOT <body>'")
     a = ap.parse_args()
     global ALG
     ALG = a.alg
@@ -235,12 +239,13 @@ def main():
         call(ua, a.to, a.seconds)
         return 0
     if a.cmd == "send":
-        for i in range(1, a.count + 1):
-            body = label = f"{a.prefix}-{i}"
+        labels = a.text or [f"{a.prefix}-{i}" for i in range(1, a.count + 1)]
+        for label in labels:
+            body = label
             if a.ctype == "application/im-iscomposing+xml":
                 body = ('<?xml version="1.0" encoding="UTF-8"?>\n<isComposing '
                         'xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state>'
-                        f'<contenttype>text/plain</contenttype><!--{a.prefix}-{i}--></isComposing>')
+                        f'<contenttype>text/plain</contenttype><!--{label}--></isComposing>')
             if a.body:
                 body = a.body.replace("\\n", "\r\n").replace("{n}", label)
             st = ua.transact("MESSAGE", f"sip:{a.to}@localhost", f"<sip:{a.to}@localhost>", body)
@@ -304,7 +309,13 @@ def main():
                 answer(ua, data, addr)
                 if key not in seen:
                     seen.add(key)
-                    print("GOT " + data.split("\r\n\r\n", 1)[1], flush=True)
+                    body = data.split("\r\n\r\n", 1)[1]
+                    if a.show_from:
+                        fr = re.search(r"(?im)^(?:from|f):[^<\r\n]*<([^>]*)>", data)
+                        body = body.replace("\r\n", "\\n").replace("\n", "\\n")
+                        print(f"FROM {fr.group(1) if fr else '?'} {body}", flush=True)
+                    else:
+                        print("GOT " + body, flush=True)
         if not a.keep:
             contact = f"Contact: <sip:{a.user}@127.0.0.1:{ua.port}>\r\nExpires: 0\r\n"
             ua.transact("REGISTER", f"sip:{host}", f"<sip:{a.user}@localhost>", "", contact)
