@@ -377,6 +377,29 @@ static int text_clean(str in, struct buf *out)
     return 0;
 }
 
+int store_archive_index(struct store *s)
+{
+    if (s->db->dialect != DB_SQLITE)
+        return 0; /* PostgreSQL computes each row's tsvector with the row */
+    static const char *const ins =
+        "INSERT INTO archive_fts(rowid, body) SELECT id, body FROM archive"
+        " WHERE id > (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'archive_fts_id')";
+    static const char *const upd =
+        "UPDATE meta SET value = (SELECT COALESCE(MAX(id), 0) FROM archive)"
+        " WHERE key = 'archive_fts_id'";
+    /* one savepoint around both, so that the mark and the index move together */
+    int rc = db_exec(s->db, "SAVEPOINT archive_index", NULL, 0, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    rc = db_exec(s->db, ins, NULL, 0, NULL, NULL);
+    if (rc == 0)
+        rc = db_exec(s->db, upd, NULL, 0, NULL, NULL);
+    if (rc < 0)
+        db_exec(s->db, "ROLLBACK TO SAVEPOINT archive_index", NULL, 0, NULL, NULL);
+    int rc2 = db_exec(s->db, "RELEASE SAVEPOINT archive_index", NULL, 0, NULL, NULL);
+    return rc < 0 ? rc : rc2;
+}
+
 int store_archive_append(struct store *s, str sender, const str *recipients, size_t nrcpt,
                          int64_t at_ms, str content_type, str body, int64_t *id_out)
 {
@@ -487,8 +510,9 @@ int store_archive_search(struct store *s, const struct store_archive_query *q, s
     str text = str_trim(q->text);
     if (text.len > 1024)
         return -EINVAL;
-    int rc = 0;
-    if (s->db->dialect == DB_SQLITE) {
+    /* rows appended since the last batch are indexed first, so a search sees them */
+    int rc = store_archive_index(s);
+    if (s->db->dialect == DB_SQLITE && rc == 0) {
         rc = fts5_query(text, &fq);
         text = buf_str(&fq);
         sql = text.len ? sq_text : sq_any;
@@ -522,7 +546,10 @@ int store_archive_expire(struct store *s, int64_t before_ms, int64_t *removed)
     static const char *const sql = "DELETE FROM archive WHERE at_ms < $1";
     struct db_val p[] = {dbv_int(before_ms)};
     int64_t n = 0;
-    int rc = s->db->ops->exec(s->db, sql, p, 1, NULL, NULL, &n);
+    /* the delete trigger takes rows out of the full-text index: they must be in it */
+    int rc = store_archive_index(s);
+    if (rc == 0)
+        rc = s->db->ops->exec(s->db, sql, p, 1, NULL, NULL, &n);
     if (rc == 0 && removed)
         *removed = n;
     return rc;
@@ -842,6 +869,8 @@ int store_copy(struct store *src, struct store *dst, int64_t *rows)
 {
     struct copy_all a = {src, 0};
     int rc = store__txn(dst, copy_fn, &a);
+    if (rc == 0)
+        rc = store_archive_index(dst); /* the copied archive rows into dst's index */
     if (rc == 0 && rows)
         *rows = a.rows;
     return rc;

@@ -311,6 +311,12 @@ int store_archive_search(struct store *s, const struct store_archive_query *q, s
                          void *ctx);
 /* Deletes entries older than before_ms; *removed (may be NULL) gets the count. */
 int store_archive_expire(struct store *s, int64_t before_ms, int64_t *removed);
+/*
+ * SQLite: adds the archive rows appended since the last call to the full-text index,
+ * in one statement (the store thread calls it once per batch; search, expiry and
+ * copy call it first). A no-op on PostgreSQL. 0 or a negative errno.
+ */
+int store_archive_index(struct store *s);
 
 /* ---- API keys (hash only) ------------------------------------------------ */
 
