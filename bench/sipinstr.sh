@@ -25,8 +25,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BUILD:-$ROOT/build-bench}
 SCEN=$ROOT/tests/sip/scenarios
-NREQ=${NREQ:-1000}
-RATE=${RATE:-100}
+NREQ=${NREQ:-600}
+RATE=${RATE:-50}
 LOCAL_IP=127.0.0.1
 ADDR=127.0.0.1:15100
 T=$(mktemp -d "${TMPDIR:-/tmp}/rtcd-bench-instr.XXXXXX")
