@@ -7,6 +7,7 @@
  * other modules add with http_ws_route_add.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -380,8 +381,22 @@ static void ws_task_run(struct worker *w, void *arg)
     struct http_worker *hw = t->hs->workers[worker_index(w)];
     struct conn *c = hw ? map_get_int(hw->conns, t->id) : NULL;
     if (c && c->st == C_WS) {
+        size_t backlog = net_flow_backlog(hw->nw, t->id);
         if (t->opcode == 0xff) {
             wslay_event_queue_close(c->ws, t->code, (const uint8_t *)t->data, t->len);
+            ws_flush(c);
+        } else if (backlog > net_write_queue_limit(hw->nw) / 2) {
+            /*
+             * The peer reads too slowly: rather than let net close the connection
+             * without a word when its queue is full, say why (RFC 6455 §7.4.1 1008)
+             * while there is room for the close frame.
+             */
+            char why[96];
+            int n = snprintf(why, sizeof why, "too slow: %zu bytes sent and not read", backlog);
+            log_info("http", "websocket %llx closed: its peer reads too slowly (%zu bytes queued)",
+                     (unsigned long long)t->id, backlog);
+            wslay_event_queue_close(c->ws, 1008, (const uint8_t *)why,
+                                    n > 0 ? (size_t)n : 0);
             ws_flush(c);
         } else {
             ws_queue(c, t->opcode, t->data, t->len);

@@ -1307,6 +1307,17 @@ void net_deliver(struct net_worker *nw, const struct net_rx *rx)
     n->h.recv(n->h.ctx, nw, rx);
 }
 
+size_t net_flow_backlog(struct net_worker *nw, uint64_t flow_id)
+{
+    struct flow *f = map_get_int(nw->flows, flow_id);
+    return f ? f->tcp.write_queue_size : 0;
+}
+
+size_t net_write_queue_limit(const struct net_worker *nw)
+{
+    return nw->net->lim.max_write_queue;
+}
+
 bool net_flow_pinned(struct net_worker *nw, uint64_t flow_id)
 {
     struct flow *f = map_get_int(nw->flows, flow_id);

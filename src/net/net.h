@@ -184,6 +184,12 @@ void net_deliver(struct net_worker *nw, const struct net_rx *rx);
 /* Whether a flow is pinned (registered): owner's thread. */
 bool net_flow_pinned(struct net_worker *nw, uint64_t flow_id);
 
+/*
+ * Bytes written to a flow that its peer has not read yet (queued in net, before the
+ * socket), and the limit past which net closes the flow as too slow. Owner's thread.
+ */
+size_t net_flow_backlog(struct net_worker *nw, uint64_t flow_id);
+size_t net_write_queue_limit(const struct net_worker *nw);
 /* Reads the counters into *out. */
 void net_get_stats(const struct net *n, struct net_stats *out);
 /* The address a listener of this transport and family is bound to (for Via / Record-Route). */

@@ -185,7 +185,19 @@ elapsed = time.time() - t0
 check("with a subscriber that does not read, the others get every message in order",
       fast_got == {"app": M, "alice": M} and in_order, (fast_got, in_order))
 check("  and publishing does not wait for it (%d publishes in %.1f s)" % (M, elapsed), elapsed < 60)
-# (the bash side checks in rtcd's log that the server closed the slow one)
+# it is told why: after what the server had queued for it, a close frame 1008 with a reason
+closing = None
+try:
+    while True:
+        m = jrecv(slow, 5)
+        if m.get("op") == "_closed":
+            closing = m
+            break
+except Exception:
+    pass
+check("the subscriber that does not read is closed with 1008 and a reason",
+      closing is not None and closing["code"] == 1008 and "too slow" in closing["reason"],
+      closing)
 slow.sock.close()
 for ws in (app, alice, bob, anon):
     ws.close()
