@@ -115,7 +115,10 @@ timeout 40 sipp -sf "$SIPS/uas.xml" -s carol -t t1 -i 127.0.0.1 -p 15242 -m 1 \
 UAS=$!
 track $UAS
 sleep 0.3
-sippt regc "$SCEN/reg_ct.xml" carol 15252 -key ct "127.0.0.1:15241;transport=tls"
+# (registered over UDP: no connection of carol's is involved, only her Contact)
+timeout 20 sipp 127.0.0.1:15200 -sf "$SCEN/reg_ct.xml" -inf "$T/carol.csv" -t u1 -i 127.0.0.1 \
+    -p 15252 -key domain localhost -key expires 300 -key ct "127.0.0.1:15241;transport=tls" -m 1 \
+    -recv_timeout 5000 -nostdin -nr -trace_err -error_file "$T/regc.err" >"$T/regc.out" 2>&1
 expect_rc "callee registered with a ;transport=tls Contact" 0 $?
 sippt call "$SIPS/uac_call.xml" alice 15253 -s carol -d 200
 rc_uac=$?
