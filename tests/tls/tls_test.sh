@@ -212,4 +212,10 @@ out=$("$RTCD" --check --set tls.verify_client=required 2>&1)
 expect_match "--check: verify_client without ca_file is an error" "tls.verify_client: 'required' needs tls.ca_file" "$out"
 out=$("$RTCD" --check --set tls.min_version=1.1 2>&1)
 expect_match "--check: TLS 1.1 cannot be configured" "tls.min_version: '1.1': expected one of 1.2\|1.3" "$out"
+out=$("$RTCD" --check --set tls.certificate="$T/nope.pem" 2>&1)
+expect_match "--check: a certificate file that does not load is an error" "tls.certificate: $T/nope.pem: No such file" "$out"
+out=$("$RTCD" --check --set tls.certificate="$T/one.pem" --set tls.private_key="$T/two.key" 2>&1)
+expect_match "--check: a key that does not match is an error" "tls.private_key: .*mismatch" "$out"
+out=$("$RTCD" --check --set tls.certificate="$T/one.pem" --set tls.private_key="$T/one.key" 2>&1)
+expect_match "--check: a good certificate passes" "is valid" "$out"
 finish
