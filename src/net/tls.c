@@ -405,6 +405,8 @@ static int build(const struct config *cfg, bool serve, SSL_CTX **sctx_out, SSL_C
             goto fail;
         SSL_CTX_set_options(s, SSL_OP_CIPHER_SERVER_PREFERENCE);
         SSL_CTX_set_session_id_context(s, (const unsigned char *)"rtcd", 4);
+        /* resumption by stateless tickets only: no per-session memory on the server */
+        SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
         int mode = SSL_VERIFY_NONE;
         if (strcmp(cfg->tls.verify_client, "optional") == 0)
             mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
