@@ -106,6 +106,19 @@ wait $BOB 2>/dev/null
 expect_eq "the MESSAGE came over bob's TLS registration flow" "GOT MESSAGE SIP/2.0/TLS" \
     "$(grep GOT "$T/bob.out")"
 
+# a sips: INVITE to bob (registered over TLS): both Record-Route entries are sips: (RFC 3261
+# §16.6 step 4) and it reaches him over his TLS flow
+$PROBE listen 127.0.0.1 15201 --user bob --seconds 15 >"$T/bob2.out" 2>&1 &
+BOB=$!
+track $BOB
+for i in $(seq 1 30); do grep -q REGISTERED "$T/bob2.out" && break; sleep 0.1; done
+r=$($PROBE invite 127.0.0.1 15201 --user alice --to sips:bob@localhost)
+expect_eq "sips: INVITE over TLS to a TLS-registered user: 200" "status=200" "$r"
+wait $BOB 2>/dev/null
+expect_match "sips: request gets sips: Record-Route entries" \
+    "^RR <sips:127.0.0.1:15201;lr;fl=l[0-9a-f]+>, <sips:127.0.0.1:15201;lr;fl=l[0-9a-f]+>$" \
+    "$(grep '^RR' "$T/bob2.out")"
+
 # carol: sipp UAS on TCP 15242 behind the TLS server on 15241; registered with a
 # ;transport=tls Contact, so rtcd opens the TLS connection and verifies it (test CA).
 sip_csv "$T/carol.csv" carol secret
