@@ -166,6 +166,14 @@ timeout 30 sipp 127.0.0.1:15260 -sf "$SIPS/uac_message.xml" -inf "$T/dm.csv" -s 
 expect_rc "d: MESSAGE not delivered to a server whose certificate does not verify" 1 $?
 expect_match "d: the failed verification is logged" "tls to 127.0.0.1:15241: TLS handshake: certificate verify failed" \
     "$(grep 'tls to' "$T/d.log")"
+# a sips: request is not forwarded to a device reached only over UDP (RFC 3261 §26.2)
+sip_csv "$T/db.csv" bob secret
+timeout 20 sipp 127.0.0.1:15260 -sf "$SCEN/reg_ct.xml" -inf "$T/db.csv" -t u1 -i 127.0.0.1 -p 15264 \
+    -key domain localhost -key expires 300 -key ct "127.0.0.1:15265" -m 1 \
+    -recv_timeout 5000 -nostdin -nr >"$T/dbreg.out" 2>&1
+expect_rc "d: bob registered over UDP" 0 $?
+r=$($PROBE invite 127.0.0.1 15261 --user alice --to sips:bob@localhost)
+expect_eq "d: sips: INVITE to a UDP-only device: 480 at once (no branch over UDP)" "status=480" "$r"
 stop_pid "$RTCD_PID"
 expect_eq "rtcd d stops cleanly" 0 $?
 
