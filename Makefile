@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
 TEST_FUZZ_SECONDS ?= 30
 CMAKE ?= cmake
-CTEST_FLAGS ?= --output-on-failure
+CTEST_FLAGS ?= --output-on-failure -j 2
 
 # bench-% (e.g. bench-parse) is a pattern rule: make skips implicit rules for .PHONY targets,
 # so those names must not be listed here.

@@ -11,6 +11,8 @@
 #   bench/sip.sh --users-file FILE    write the benchmark's users ("name
 #                                     password" lines) for loading into rtcd
 #   bench/sip.sh compare              rtcd/Kamailio ratios from the results
+#   ONLY=mem bench/sip.sh ...         the memory figure alone (~2 min/server;
+#                                     it does not depend on how busy the CPUs are)
 #
 # The server under test must serve domain "localhost" on UDP ADDR, challenge
 # REGISTER only (rtcd: auth.challenge = register) and know the users
@@ -18,7 +20,7 @@
 #
 # Figures (each sipp run bounded in count and time; whole run ~4 min/server):
 #   mem   RSS growth per registered user: 100,000 distinct users registered
-#         with reg.xml (one CSV line each), read MEM_SETTLE (40) s after the last
+#         with reg.xml (one CSV line each), read MEM_SETTLE (45) s after the last
 #         one, when their transactions (Timer J, 32 s) have ended; memory is the sum of Pss over the
 #         server's process tree (= VmRSS for a single process like rtcd;
 #         Kamailio is several processes sharing memory, where summing RSS
@@ -45,7 +47,7 @@ FIXED_RATE=${FIXED_RATE:-500}
 FIXED_SECS=${FIXED_SECS:-20}
 NUSERS=${NUSERS:-100000}
 MEM_RATE=${MEM_RATE:-2500}
-MEM_SETTLE=${MEM_SETTLE:-40}
+MEM_SETTLE=${MEM_SETTLE:-45}
 MAX_RATE=${MAX_RATE:-8000}
 LOCAL_IP=127.0.0.1
 P_UAC=15120 P_UAS_CALL=15121 P_UAS_MSG=15122 P_REG=15123
@@ -238,6 +240,10 @@ measure() {
     per_user=$(((m1 - m0) * 1024 / (succ > 0 ? succ : 1)))
     log "memory: $succ registered ($nfail failed) in ${secs%.*} s; Pss $m0 -> $m1 kB; main VmRSS $rss0 -> $rss1 kB"
 
+    if [ "${ONLY:-}" = mem ]; then
+        echo "sip-summary $SERVER_NAME mem_b_user=$per_user (memory only)" | tee "$out.mem"
+        return 0
+    fi
     local reg call msg
     reg=$(search reg reg.xml "$T/users.csv" -key ct "$LOCAL_IP:15124")
     uas_start uas-call uas.xml "$P_UAS_CALL" bob || return 1

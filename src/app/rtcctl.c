@@ -24,6 +24,9 @@ static const struct rtcctl_cmd commands[] = {
     { "stats", "what the store holds", rtcctl_cmd_stats },
     { "audit", "the log of administrative changes", rtcctl_cmd_audit },
     { "migrate", "copy the store to PostgreSQL (--to postgresql://...)", rtcctl_cmd_migrate },
+    { "forward", "a user's call forwarding: set, show, clear", rtcctl_cmd_forward },
+    { "dnd", "a user's do-not-disturb: USER on|off", rtcctl_cmd_dnd },
+    { "broadcast", "send a notice to every user or a group's members", rtcctl_cmd_broadcast },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -212,6 +212,10 @@ static int group_run(struct rtcctl *ctl, struct store *s, int argc, char **argv)
     if (rc < 0)
         return rtcctl_refused(s, rc, "group %s", argv[2]);
     rtcctl_audit(s, add ? "group.add" : "group.del", argv[2], "");
+    struct store_user clash;
+    if (add && store_user_get(s, str_cstr(argv[2]), &clash) == 0)
+        fprintf(stderr, "rtcctl: warning: a user named %s exists: sip:%s@... reaches the user, "
+                        "not the group\n", argv[2], argv[2]);
     if (!ctl->json)
         printf("group %s %s\n", argv[2], add ? "added" : "deleted");
     return ok_json(ctl, sub, argv[2]);

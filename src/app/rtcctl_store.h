@@ -21,6 +21,10 @@ int rtcctl_cmd_messages(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_stats(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_audit(struct rtcctl *ctl, int argc, char **argv);
 int rtcctl_cmd_migrate(struct rtcctl *ctl, int argc, char **argv);
+/* rtcctl_feat.c */
+int rtcctl_cmd_forward(struct rtcctl *ctl, int argc, char **argv);
+int rtcctl_cmd_dnd(struct rtcctl *ctl, int argc, char **argv);
+int rtcctl_cmd_broadcast(struct rtcctl *ctl, int argc, char **argv);
 
 /* Opens the configured store; on failure prints the reason and returns NULL. */
 struct store *rtcctl_store_open(struct rtcctl *ctl);

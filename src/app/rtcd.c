@@ -191,7 +191,8 @@ static int store_start(struct server *s)
         return -1;
     }
     rc = store_creds_new(&s->creds);
-    struct store_thread_opts o = { .retention_days = s->cfg.store.archive_retention_days };
+    struct store_thread_opts o = { .retention_days = s->cfg.store.archive_retention_days,
+                                   .archive_commit_ms = s->cfg.store.archive_commit_ms };
     if (rc == 0)
         rc = store_thread_start(&s->store, st, s->creds, &o);
     if (rc < 0) {

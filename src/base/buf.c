@@ -65,6 +65,17 @@ int buf_append_byte(struct buf *b, uint8_t c)
     return buf_append(b, &c, 1);
 }
 
+int buf_append_u64(struct buf *b, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(b, d + i, sizeof d - i);
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -32,6 +32,8 @@ int buf_reserve(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, str s);
 int buf_append_byte(struct buf *b, uint8_t c);
+/* Appends v in decimal (the hot paths' alternative to buf_printf "%u"). */
+int buf_append_u64(struct buf *b, uint64_t v);
 /* printf-style append. 0, -ENOBUFS, -ENOMEM, -EINVAL (format error). */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first n bytes (all of them when n >= len). */

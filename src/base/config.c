@@ -44,6 +44,11 @@ static const struct directive directives[] = {
       "worker threads, each with its own event loop; 0 = one per core" },
     { "server", "secret", CFG_STR, OFF(server.secret), "", 0, 0, NULL,
       "secret for nonces and tokens; empty = random, kept in data_dir" },
+    { "server", "system_address", CFG_STR, OFF(server.system_address), "", 0, 0, NULL,
+      "From address of broadcasts and server notices; empty = sip:system@<first domain>" },
+
+    { "messaging", "group_senders", CFG_ENUM, OFF(messaging.group_senders), "members", 0, 0,
+      "members|users", "who may send to a group address: its members, or any local user" },
 
     { "sip", "listen", CFG_LISTEN, OFF(sip.listen),
       "udp:0.0.0.0:5060, tcp:0.0.0.0:5060, tls:0.0.0.0:5061", 0, 0, T_ALL,
@@ -154,6 +159,10 @@ static const struct directive directives[] = {
       1000000, NULL, "most stored offline messages for one user (then 480)" },
     { "store", "archive_retention_days", CFG_UINT, OFF(store.archive_retention_days), "0", 0,
       36500, NULL, "days the message archive keeps an entry; 0 = for ever" },
+    { "store", "archive_commit_ms", CFG_UINT, OFF(store.archive_commit_ms), "200", 1, 5000, NULL,
+      "archive entries are written in one transaction per this many ms (group commit: far less "
+      "CPU per message than one each); a crash loses at most this window of archive entries, "
+      "never an offline message (those are committed before their 202)" },
 
     { "auth", "challenge", CFG_ENUM, OFF(auth.challenge), "all", 0, 0, "all|register|none",
       "which requests are challenged for digest credentials" },

@@ -60,7 +60,11 @@ struct config {
         char *data_dir;
         uint32_t workers; /* 0 = one per core */
         char *secret;     /* for nonces and tokens; empty = random, kept in data_dir */
+        char *system_address; /* From of broadcasts; empty = sip:system@<first domain> */
     } server;
+    struct {
+        char *group_senders; /* who may send to a group: "members" or "users" */
+    } messaging;
     struct {
         struct listen_list listen;
         uint32_t max_message_size; /* bytes */
@@ -111,6 +115,7 @@ struct config {
         char *sqlite_file; /* empty = data_dir/rtcd.db */
         uint32_t max_offline_per_user;
         uint32_t archive_retention_days; /* 0 = keep for ever */
+        uint32_t archive_commit_ms;      /* group commit window of archive appends */
     } store;
     struct {
         char *challenge; /* "all", "register", "none" */

@@ -170,9 +170,15 @@ int core_respond(struct core_req *r, uint16_t status, str reason, const struct s
 {
     struct sip_worker *sw = r->sw;
     char tag[24];
-    /* a To tag that is the same for every response of this transaction */
-    snprintf(tag, sizeof tag, "%.8s%llx", sw->branch_salt,
-             (unsigned long long)(uintptr_t)r->st & 0xffffffffffULL);
+    /* a To tag that is the same for every response of this transaction: the worker's
+     * salt and 40 bits of the transaction's address, in hex (no printf: hot path) */
+    static const char hex[] = "0123456789abcdef";
+    size_t tl = strnlen(sw->branch_salt, 8);
+    memcpy(tag, sw->branch_salt, tl);
+    uint64_t id = (uint64_t)(uintptr_t)r->st & 0xffffffffffULL;
+    for (int i = 9; i >= 0; i--)
+        tag[tl++] = hex[(id >> (i * 4)) & 0xf];
+    tag[tl] = '\0';
     buf_reset(&sw->out);
     int rc = sip_msg_respond(r->m, status, reason, str_cstr(tag), extra, nextra, content_type,
                              body, &sw->out);
@@ -197,12 +203,29 @@ int core_respond(struct core_req *r, uint16_t status, str reason, const struct s
  * source address is not the sent-by host, and the port in an empty ";rport".
  * Returns 1 when it patched, 0 when nothing was needed, negative on error.
  */
+/* Dotted quad of a network-order IPv4 address into ip (>= 16 bytes): inet_ntop goes
+ * through sprintf, and this runs for every request. */
+static void ip4_str(const struct in_addr *a, char *ip)
+{
+    const uint8_t *b = (const uint8_t *)&a->s_addr;
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            ip[n++] = (char)('0' + v / 100);
+        if (v >= 10)
+            ip[n++] = (char)('0' + v / 10 % 10);
+        ip[n++] = (char)('0' + v % 10);
+        ip[n++] = i < 3 ? '.' : '\0';
+    }
+}
+
 static int patch_via(const struct sip_msg *m, const struct net_rx *rx, struct buf *out)
 {
     char ip[INET6_ADDRSTRLEN];
     const struct sockaddr_storage *ss = &rx->src;
     if (ss->ss_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
+        ip4_str(&((const struct sockaddr_in *)ss)->sin_addr, ip);
     else
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
     str host = m->via.host;
@@ -233,13 +256,16 @@ static int patch_via(const struct sip_msg *m, const struct net_rx *rx, struct bu
     int rc = buf_append(out, m->buf, (size_t)(vs - m->buf));
     if (rp) {
         rc = rc ? rc : buf_append(out, vs, (size_t)(rp - vs));
-        rc = rc ? rc : buf_printf(out, "=%u", net_addr_port(&rx->src));
+        rc = rc ? rc : buf_append_byte(out, '=');
+        rc = rc ? rc : buf_append_u64(out, net_addr_port(&rx->src));
         rc = rc ? rc : buf_append(out, rp, (size_t)(ve - rp));
     } else {
         rc = rc ? rc : buf_append(out, vs, (size_t)(ve - vs));
     }
-    if (!m->via.received.len)
-        rc = rc ? rc : buf_printf(out, ";received=%s", ip);
+    if (!m->via.received.len) {
+        rc = rc ? rc : buf_append(out, ";received=", 10);
+        rc = rc ? rc : buf_append(out, ip, strlen(ip));
+    }
     rc = rc ? rc : buf_append(out, ve, m->len - (size_t)(ve - m->buf));
     return rc < 0 ? rc : 1;
 }

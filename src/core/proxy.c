@@ -34,6 +34,7 @@ struct branch {
     struct txn *ct; /* referenced while the branch lives */
     uint16_t status;
     bool provisional, cancel_wanted, cancel_sent, done;
+    bool retired; /* a branch of before a retarget: its answer no longer counts */
 };
 
 struct proxy_ctx {
@@ -44,6 +45,11 @@ struct proxy_ctx {
     struct buf best; /* the best final so far, our Via removed; empty with best_status = ours */
     uint16_t best_status;
     bool final_sent, invite;
+    /* call features (core_forward_ex): retarget on busy / no answer */
+    struct fwd_plan plan;
+    char *busy, *no_answer;
+    uv_timer_t *timer;
+    bool no_answer_fired, cancelled;
 };
 
 static struct cu cancel_cu = { CU_CANCEL };
@@ -301,8 +307,26 @@ static int upstream_response(const struct sip_msg *m, const struct sip_msg *req,
 
 /* ---- context lifetime ---- */
 
+static void timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void stop_timer(struct proxy_ctx *c)
+{
+    if (!c->timer)
+        return;
+    uv_timer_stop(c->timer);
+    c->timer->data = NULL;
+    uv_close((uv_handle_t *)c->timer, timer_closed);
+    c->timer = NULL;
+}
+
 static void ctx_free(struct proxy_ctx *c)
 {
+    stop_timer(c);
+    free(c->busy);
+    free(c->no_answer);
     buf_free(&c->best);
     free(c);
 }
@@ -327,11 +351,22 @@ static void send_upstream(struct proxy_ctx *c, uint16_t status, str bytes)
     txn_respond(c->st, status, bytes.s, bytes.len, core__now(c->sw));
 }
 
+static bool retarget(struct proxy_ctx *c, const char *uri, uint16_t cause);
+
 static void send_best(struct proxy_ctx *c)
 {
     if (c->final_sent || !c->st)
         return;
+    /* call forwarding on no answer / busy: a new branch instead of the answer */
+    if (c->invite && !c->cancelled) {
+        if (c->no_answer_fired && c->no_answer && retarget(c, c->no_answer, 408))
+            return;
+        if (c->busy && (c->best_status == 486 || c->best_status == 600) &&
+            retarget(c, c->busy, 486))
+            return;
+    }
     c->final_sent = true;
+    stop_timer(c);
     struct sip_worker *sw = c->sw;
     if (c->best.len) {
         send_upstream(c, c->best_status, buf_str(&c->best));
@@ -409,6 +444,7 @@ void proxy__cancel(struct sip_worker *sw, struct txn *invite_st)
     struct proxy_ctx *c = txn_user_data(invite_st);
     if (!c)
         return;
+    c->cancelled = true;
     cancel_others(c, NULL);
 }
 
@@ -421,7 +457,8 @@ static void branch_final(struct proxy_ctx *c, struct branch *b, uint16_t status,
     b->done = true;
     b->status = status;
     c->pending--;
-    if (!c->final_sent && (!c->best_status || status_rank(status) < status_rank(c->best_status))) {
+    if (!c->final_sent && !b->retired &&
+        (!c->best_status || status_rank(status) < status_rank(c->best_status))) {
         c->best_status = status;
         buf_reset(&c->best);
         if (bytes.len)
@@ -475,6 +512,7 @@ void proxy__response(struct sip_worker *sw, struct txn *ct, const struct sip_msg
         c->final_sent = true;
         if (c->invite && first)
             cancel_others(c, b);
+        stop_timer(c);
         return;
     }
     /* §16.7 step 6: a 503 is passed on as 500 */
@@ -590,12 +628,220 @@ static bool consume_credentials(struct sip_worker *sw, const struct sip_msg *m)
     return true;
 }
 
-int proxy__forward(struct sip_worker *sw, struct txn *st, const struct core_target *targets,
-                   size_t n, const struct fwd_plan *plan)
+/* Sends one branch of c's request to t: 0, or a negative errno (nothing created). */
+static int add_branch(struct proxy_ctx *c, const struct core_target *t, const struct fwd_plan *plan,
+                      str history, struct buf *req)
 {
+    struct sip_worker *sw = c->sw;
+    const struct sip_msg *m = txn_request(c->st);
+    const struct net_rx *rx = txn_source(c->st);
     bool rr = plan->record_route;
+    if (c->nbr >= CORE_MAX_TARGETS)
+        return -ENOSPC;
+    struct net_dest in_d = { .transport = rx->transport, .addr = rx->src,
+                             .addrlen = rx->srclen, .flow_id = rx->flow_id };
+    struct net_dest d;
+    if (target_dest(sw, t, plan, &d) < 0)
+        return -EHOSTUNREACH;
+    /* RFC 3261 §26.2: a SIPS request goes on over TLS (or secure WebSocket) only */
+    if (m->ruri.scheme == SIP_URI_SIPS && d.transport != TRANSPORT_TLS &&
+        d.transport != TRANSPORT_WSS) {
+        log_debug("proxy", "sips: branch to %s skipped: not reached over TLS", t->uri);
+        return -EHOSTUNREACH;
+    }
+    char branch[64], via[160], rrv[320];
+    make_branch(sw, m, branch, sizeof branch);
+    if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0 ||
+        (rr && record_route(sw, &in_d, &d, m->ruri.scheme == SIP_URI_SIPS, rrv,
+                            sizeof rrv) < 0))
+        return -ENOBUFS;
+    struct sip_hdr_edit edits[4];
+    size_t ne = 0;
+    if (consume_credentials(sw, m))
+        edits[ne++] = (struct sip_hdr_edit){ SIP_EDIT_REMOVE, SIP_H_PROXY_AUTHORIZATION,
+                                             STR_NULL, STR_NULL };
+    if (plan->rewrite_routes)
+        edits[ne++] = (struct sip_hdr_edit){ plan->routes.len ? SIP_EDIT_REPLACE
+                                                              : SIP_EDIT_REMOVE,
+                                             SIP_H_ROUTE, STR_NULL, plan->routes };
+    if (t->path[0])
+        edits[ne++] = (struct sip_hdr_edit){ SIP_EDIT_ADD_TOP, SIP_H_ROUTE, STR_NULL,
+                                             str_cstr(t->path) };
+    if (history.len)
+        edits[ne++] = (struct sip_hdr_edit){ SIP_EDIT_ADD, SIP_H_OTHER, STR("History-Info"),
+                                             history };
+    struct sip_fwd f = {
+        .ruri = str_cstr(t->uri),
+        .via = str_cstr(via),
+        .record_route = rr ? str_cstr(rrv) : STR_NULL,
+        .dec_max_forwards = true,
+        .edits = edits,
+        .nedits = ne,
+    };
+    buf_reset(req);
+    int rc = sip_msg_forward(m, &f, req);
+    if (rc < 0)
+        return rc;
+    struct branch *b = &c->br[c->nbr];
+    memset(b, 0, sizeof *b);
+    b->cu.kind = CU_BRANCH;
+    b->ctx = c;
+    struct txn *ct;
+    rc = txn_client_new(sw->tt, &ct, &d, m->method, str_cstr(branch), (const char *)req->data,
+                        req->len, b, core__now(sw));
+    if (rc < 0) {
+        if (log_enabled(LOG_DEBUG))
+            log_debug("proxy", "branch to %s not sent: %s", t->uri, strerror(-rc));
+        return rc;
+    }
+    txn_ref(ct);
+    b->ct = ct;
+    c->nbr++;
+    c->pending++;
+    return 0;
+}
+
+/* ---- call forwarding (retargeting) ---- */
+
+/* History-Info entries the request already carries (RFC 7044). */
+static size_t history_count(const struct sip_msg *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nhdrs; i++) {
+        if (m->hdrs[i].id != SIP_H_OTHER || !str_caseeq(m->hdrs[i].name, STR("History-Info")))
+            continue;
+        n++;
+        int depth = 0;
+        str v = m->hdrs[i].value;
+        for (size_t k = 0; k < v.len; k++) {
+            if (v.s[k] == '<')
+                depth++;
+            else if (v.s[k] == '>')
+                depth--;
+            else if (v.s[k] == ',' && depth == 0)
+                n++;
+        }
+    }
+    return n;
+}
+
+/*
+ * The History-Info to add when m is retargeted to uri for cause (RFC 7044 with the
+ * RFC 4458 cause): the original Request-URI as index 1 when the request has no entry
+ * yet, then the new target one level deeper. Returns the entries already there, or
+ * -ENOBUFS.
+ */
+static ssize_t history_value(const struct sip_msg *m, str uri, uint16_t cause, char *out,
+                             size_t cap)
+{
+    size_t k = history_count(m);
+    char index[2 * CORE_MAX_FORWARD_HOPS + 16] = "1";
+    size_t depth = k ? k : 1;
+    if (depth > CORE_MAX_FORWARD_HOPS)
+        return -ELOOP;
+    for (size_t i = 0; i < depth; i++)
+        memcpy(index + 1 + 2 * i, ".1", 3); /* depth <= MAX_HOPS: fits */
+    int n;
+    if (k == 0)
+        n = snprintf(out, cap, "<%.*s>;index=1, <%.*s;cause=%u>;index=%s;mp=1",
+                     STR_FMT(m->ruri_raw), STR_FMT(uri), cause, index);
+    else
+        n = snprintf(out, cap, "<%.*s;cause=%u>;index=%s;mp=1", STR_FMT(uri), cause, index);
+    return n > 0 && (size_t)n < cap ? (ssize_t)k : -ENOBUFS;
+}
+
+/* Where a forwarding target is: ourselves for a URI of our domains (the request spirals
+ * back through the router, so the target user's own rules apply), else its address. */
+static int retarget_target(struct sip_worker *sw, str uri, struct core_target *t)
+{
+    memset(t, 0, sizeof *t);
+    if (str_copy(t->uri, sizeof t->uri, uri) < 0)
+        return -EINVAL;
+    struct sip_uri u;
+    if (sip_uri_parse(uri, &u) < 0 || (u.scheme != SIP_URI_SIP && u.scheme != SIP_URI_SIPS))
+        return -EINVAL;
+    if (!core__is_local_host(sw->srv, u.host, u.has_port ? u.port : 0))
+        return 0; /* by its URI (IP literals; names need DNS) */
+    const struct sockaddr_storage *ss = net_local_addr(sw->srv->net, TRANSPORT_UDP, AF_INET);
+    if (!ss)
+        ss = net_local_addr(sw->srv->net, TRANSPORT_UDP, AF_INET6);
+    if (!ss)
+        return -EHOSTUNREACH;
+    t->transport = TRANSPORT_UDP;
+    t->addr = *ss;
+    t->has_addr = true;
+    if (ss->ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&t->addr;
+        if (a->sin_addr.s_addr == htonl(INADDR_ANY))
+            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&t->addr;
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
+            a->sin6_addr = in6addr_loopback;
+    }
+    return 0;
+}
+
+/* Replaces c's branches by one to uri (they are cancelled or done). true when sent. */
+static bool retarget(struct proxy_ctx *c, const char *uri, uint16_t cause)
+{
+    if (!c->st)
+        return false;
+    const struct sip_msg *m = txn_request(c->st);
+    char hist[1400];
+    struct core_target t;
+    if (history_value(m, str_cstr(uri), cause, hist, sizeof hist) < 0 ||
+        retarget_target(c->sw, str_cstr(uri), &t) < 0) {
+        log_info("proxy", "call forwarding to %s not done (hop limit or unreachable)", uri);
+        return false;
+    }
+    struct buf req;
+    buf_init(&req, (size_t)c->sw->srv->lim.max_message_size + 4096);
+    for (size_t i = 0; i < c->nbr; i++)
+        c->br[i].retired = true;
+    struct fwd_plan plan = c->plan;
+    plan.next_route = STR_NULL;
+    plan.has_flow = false;
+    plan.routes = STR_NULL; /* its bytes were in the first message's arena; for a local
+                               user nothing is left after our own Route entries anyway */
+    int rc = add_branch(c, &t, &plan, str_cstr(hist), &req);
+    buf_free(&req);
+    if (rc < 0)
+        return false;
+    log_info("proxy", "call forwarded to %s (cause %u)", uri, cause);
+    /* one forwarding per visit: the target's own rules apply where it is routed */
+    free(c->busy);
+    free(c->no_answer);
+    c->busy = c->no_answer = NULL;
+    c->no_answer_fired = false;
+    stop_timer(c);
+    c->best_status = 0;
+    buf_reset(&c->best);
+    core__rearm(c->sw);
+    return true;
+}
+
+static void no_answer_fired(uv_timer_t *h)
+{
+    struct proxy_ctx *c = h->data;
+    if (!c || c->final_sent || !c->st)
+        return;
+    c->no_answer_fired = true;
+    cancel_others(c, NULL); /* their 487s end the branches; send_best then retargets */
+    /* branches that never sent a provisional cannot be cancelled: done without them */
+    bool waiting = false;
+    for (size_t i = 0; i < c->nbr; i++)
+        if (!c->br[i].done && !c->br[i].cancel_wanted)
+            waiting = true;
+    if (!waiting && c->pending)
+        send_best(c);
+}
+
+static int forward(struct sip_worker *sw, struct txn *st, const struct core_target *targets,
+                   size_t n, const struct fwd_plan *plan, const struct core_fwd_opts *o,
+                   str history)
+{
     const struct sip_msg *m = txn_request(st);
-    const struct net_rx *rx = txn_source(st);
     if (n == 0)
         return -ENOENT;
     if (n > CORE_MAX_TARGETS)
@@ -604,94 +850,93 @@ int proxy__forward(struct sip_worker *sw, struct txn *st, const struct core_targ
     if (!c)
         return -ENOMEM;
     c->sw = sw;
+    c->st = st; /* borrowed while the branches are built; referenced below */
     c->invite = m->method == SIP_M_INVITE;
+    c->plan = *plan;
     buf_init(&c->best, (size_t)sw->srv->lim.max_message_size * 2);
-    struct net_dest in_d = { .transport = rx->transport, .addr = rx->src,
-                             .addrlen = rx->srclen, .flow_id = rx->flow_id };
-    uint64_t now = core__now(sw);
     struct buf req;
-    buf_init(&req, (size_t)sw->srv->lim.max_message_size + 2048);
-    for (size_t i = 0; i < n; i++) {
-        const struct core_target *t = &targets[i];
-        struct net_dest d;
-        if (target_dest(sw, t, plan, &d) < 0)
-            continue;
-        /* RFC 3261 §26.2: a SIPS request goes on over TLS (or secure WebSocket) only */
-        if (m->ruri.scheme == SIP_URI_SIPS && d.transport != TRANSPORT_TLS &&
-            d.transport != TRANSPORT_WSS) {
-            log_debug("proxy", "sips: branch to %s skipped: not reached over TLS", t->uri);
-            continue;
-        }
-        char branch[64], via[160], rrv[320];
-        make_branch(sw, m, branch, sizeof branch);
-        if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0 ||
-            (rr && record_route(sw, &in_d, &d, m->ruri.scheme == SIP_URI_SIPS, rrv,
-                                sizeof rrv) < 0))
-            continue;
-        struct sip_hdr_edit edits[3];
-        size_t ne = 0;
-        if (consume_credentials(sw, m))
-            edits[ne++] = (struct sip_hdr_edit){ SIP_EDIT_REMOVE, SIP_H_PROXY_AUTHORIZATION,
-                                                 STR_NULL, STR_NULL };
-        if (plan->rewrite_routes)
-            edits[ne++] = (struct sip_hdr_edit){ plan->routes.len ? SIP_EDIT_REPLACE
-                                                                  : SIP_EDIT_REMOVE,
-                                                 SIP_H_ROUTE, STR_NULL, plan->routes };
-        if (t->path[0])
-            edits[ne++] = (struct sip_hdr_edit){ SIP_EDIT_ADD_TOP, SIP_H_ROUTE, STR_NULL,
-                                                 str_cstr(t->path) };
-        struct sip_fwd f = {
-            .ruri = str_cstr(t->uri),
-            .via = str_cstr(via),
-            .record_route = rr ? str_cstr(rrv) : STR_NULL,
-            .dec_max_forwards = true,
-            .edits = edits,
-            .nedits = ne,
-        };
-        buf_reset(&req);
-        if (sip_msg_forward(m, &f, &req) < 0)
-            continue;
-        struct branch *b = &c->br[c->nbr];
-        b->cu.kind = CU_BRANCH;
-        b->ctx = c;
-        struct txn *ct;
-        int rc = txn_client_new(sw->tt, &ct, &d, m->method, str_cstr(branch),
-                                (const char *)req.data, req.len, b, now);
-        if (rc < 0) {
-            if (log_enabled(LOG_DEBUG))
-                log_debug("proxy", "branch to %s not sent: %s", t->uri, strerror(-rc));
-            continue;
-        }
-        txn_ref(ct);
-        b->ct = ct;
-        c->nbr++;
-        c->pending++;
-    }
+    buf_init(&req, (size_t)sw->srv->lim.max_message_size + 4096);
+    for (size_t i = 0; i < n; i++)
+        add_branch(c, &targets[i], plan, history, &req);
     buf_free(&req);
     if (c->nbr == 0) {
+        c->st = NULL;
         ctx_free(c);
         return -EHOSTUNREACH;
     }
+    if (o && c->invite) {
+        if (o->busy && *o->busy)
+            c->busy = strdup(o->busy);
+        if (o->no_answer && *o->no_answer && o->no_answer_ms) {
+            c->no_answer = strdup(o->no_answer);
+            c->timer = malloc(sizeof *c->timer);
+            if (c->timer) {
+                uv_timer_init(worker_loop(sw->w), c->timer);
+                c->timer->data = c;
+                uv_timer_start(c->timer, no_answer_fired, o->no_answer_ms, 0);
+            }
+        }
+    }
     txn_ref(st);
-    c->st = st;
     txn_set_user_data(st, c);
     core__rearm(sw);
     return 0;
 }
 
-int core_forward(struct core_req *r, const struct core_target *targets, size_t n)
+int proxy__forward(struct sip_worker *sw, struct txn *st, const struct core_target *targets,
+                   size_t n, const struct fwd_plan *plan)
 {
-    struct fwd_plan plan;
-    int rc = core__route_plan(r->sw, r->m, r->rx, &plan);
+    return forward(sw, st, targets, n, plan, NULL, STR_NULL);
+}
+
+static int local_plan(struct core_req *r, struct fwd_plan *plan)
+{
+    int rc = core__route_plan(r->sw, r->m, r->rx, plan);
     if (rc < 0)
         return rc;
     /* the targets are our users' devices: a remaining Route set does not apply */
-    plan.next_route = STR_NULL;
-    plan.has_flow = false;
+    plan->next_route = STR_NULL;
+    plan->has_flow = false;
     bool dialog = r->m->method == SIP_M_INVITE || r->m->method == SIP_M_SUBSCRIBE ||
                   r->m->method == SIP_M_REFER;
-    plan.record_route = dialog && r->m->to.tag.len == 0;
-    return proxy__forward(r->sw, r->st, targets, n, &plan);
+    plan->record_route = dialog && r->m->to.tag.len == 0;
+    return 0;
+}
+
+int core_forward(struct core_req *r, const struct core_target *targets, size_t n)
+{
+    return core_forward_ex(r, targets, n, NULL);
+}
+
+int core_forward_ex(struct core_req *r, const struct core_target *targets, size_t n,
+                    const struct core_fwd_opts *o)
+{
+    struct fwd_plan plan;
+    int rc = local_plan(r, &plan);
+    if (rc < 0)
+        return rc;
+    return forward(r->sw, r->st, targets, n, &plan, o, STR_NULL);
+}
+
+int core_retarget(struct core_req *r, str uri, uint16_t cause)
+{
+    struct fwd_plan plan;
+    int rc = local_plan(r, &plan);
+    if (rc < 0)
+        return rc;
+    char hist[1400];
+    struct core_target t;
+    ssize_t k = history_value(r->m, uri, cause, hist, sizeof hist);
+    if (k < 0)
+        return (int)k;
+    rc = retarget_target(r->sw, uri, &t);
+    if (rc < 0)
+        return rc;
+    rc = forward(r->sw, r->st, &t, 1, &plan, NULL, str_cstr(hist));
+    if (rc == 0)
+        log_info("proxy", "call for %.*s forwarded to %.*s (cause %u)", STR_FMT(r->user),
+                 STR_FMT(uri), cause);
+    return rc;
 }
 
 int proxy__target_dest(struct sip_worker *sw, const struct core_target *t, struct net_dest *d)

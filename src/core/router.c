@@ -39,13 +39,20 @@ static const struct sip_hdr_add allow_hdrs[] = {
 
 uint32_t core__loop_hash(struct sip_server *s, const struct sip_msg *m)
 {
-    /* RFC 3261 §16.6 step 8: what a spiral changes and a loop does not */
+    /* RFC 3261 §16.6 step 8: what a spiral changes and a loop does not (no printf:
+     * every request comes here) */
     char buf[2048];
-    int n = snprintf(buf, sizeof buf, "%.*s|%.*s|%.*s|%.*s|%u", STR_FMT(m->ruri_raw),
-                     STR_FMT(m->call_id), STR_FMT(m->from.tag), STR_FMT(m->to.tag), m->cseq.num);
-    if (n < 0)
-        return 0;
-    size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    size_t len = 0;
+    str parts[4] = {m->ruri_raw, m->call_id, m->from.tag, m->to.tag};
+    for (int i = 0; i < 4; i++) {
+        size_t n = parts[i].len < sizeof buf - 16 - len ? parts[i].len : sizeof buf - 16 - len;
+        memcpy(buf + len, parts[i].s, n);
+        len += n;
+        buf[len++] = '|';
+    }
+    uint32_t c = m->cseq.num;
+    memcpy(buf + len, &c, sizeof c);
+    len += sizeof c;
     return (uint32_t)map_siphash(s->hash_key, buf, len, false);
 }
 
@@ -290,8 +297,13 @@ static bool is_loop(struct core_req *r)
     size_t n;
     if (sip_msg_vias((struct sip_msg *)r->m, r->sw->arena, &v, &n) < 0)
         return false;
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "z9hG4bKr%08x.", core__loop_hash(r->sw->srv, r->m));
+    char prefix[32] = "z9hG4bKr";
+    static const char hex[] = "0123456789abcdef";
+    uint32_t h = core__loop_hash(r->sw->srv, r->m);
+    for (int i = 0; i < 8; i++)
+        prefix[8 + i] = hex[(h >> (28 - 4 * i)) & 0xf];
+    prefix[16] = '.';
+    prefix[17] = '\0';
     for (size_t i = 0; i < n; i++)
         if (str_has_prefix(v[i].branch, str_cstr(prefix)) &&
             core__is_local_host(r->sw->srv, v[i].host, v[i].has_port ? v[i].port : 0))
@@ -406,6 +418,8 @@ static void local_request(struct core_req *r)
         }
     }
     if (!s->svc.user_exists || !s->svc.user_exists(s->svc.ctx, r->user)) {
+        if (s->svc.address && s->svc.address(s->svc.ctx, r))
+            return; /* a group or another service address */
         respond(r, 404, "Not Found: no such user");
         return;
     }
@@ -415,6 +429,9 @@ static void local_request(struct core_req *r)
     int n = s->svc.lookup ? s->svc.lookup(s->svc.ctx, r->user, r->domain, r->now, targets,
                                           CORE_MAX_TARGETS)
                           : 0;
+    if (m->method == SIP_M_INVITE && s->svc.call_route &&
+        s->svc.call_route(s->svc.ctx, r, targets, n))
+        return; /* call features: forwarded or answered */
     if (n > 0) {
         if (core_forward(r, targets, (size_t)n) == 0)
             return;

@@ -65,6 +65,12 @@ struct core_services {
     void (*registered)(void *ctx, struct core_req *r);
     /* A MESSAGE for a local user is being routed (archive it). */
     void (*message)(void *ctx, struct core_req *r);
+    /* An INVITE for a local user with its n devices (maybe 0), before it is forked: call
+     * features (forwarding, do-not-disturb). 1 = handled (answered or forwarded), 0 = go
+     * on as usual. */
+    int (*call_route)(void *ctx, struct core_req *r, const struct core_target *t, int n);
+    /* A request for a local name that is no user (a group ...): true when handled. */
+    bool (*address)(void *ctx, struct core_req *r);
     /* Once a second on every worker. */
     void (*tick)(void *ctx, struct sip_worker *sw, uint64_t now);
     /* A worker starts / stops (on its thread). */
@@ -113,6 +119,30 @@ int core_respond(struct core_req *r, uint16_t status, str reason, const struct s
 /* Forwards r's request to the targets (parallel forking). 0, or a negative errno after
  * which the caller answers (e.g. 480). */
 int core_forward(struct core_req *r, const struct core_target *targets, size_t n);
+
+/* ---- call forwarding (docs/call-features.md) ---- */
+
+/* How many times one call may be forwarded (History-Info entries beyond the first). */
+#define CORE_MAX_FORWARD_HOPS 5
+
+/* What the proxy does when an INVITE's branches do not answer. */
+struct core_fwd_opts {
+    const char *busy;      /* every branch busy (486/600): retarget here (NULL/"" = no) */
+    const char *no_answer; /* no 2xx after no_answer_ms: CANCEL the branches, retarget */
+    uint32_t no_answer_ms;
+};
+/* core_forward with call-forwarding options (INVITE only; copied). Same results. */
+int core_forward_ex(struct core_req *r, const struct core_target *targets, size_t n,
+                    const struct core_fwd_opts *o);
+/*
+ * Forwards r's request to uri instead of its Request-URI user, adding History-Info
+ * (RFC 7044) with the RFC 4458 cause (302 unconditional, 486 busy, 408 no answer, 404
+ * not registered). A URI of our domains spirals back through the router (its user's own
+ * rules apply); others are reached by address. 0, or a negative errno after which the
+ * caller answers: -ELOOP (forwarded CORE_MAX_FORWARD_HOPS times already), -EINVAL,
+ * -EHOSTUNREACH.
+ */
+int core_retarget(struct core_req *r, str uri, uint16_t cause);
 
 /*
  * The domain an address of ours stands for: a served domain as itself, one of our IP

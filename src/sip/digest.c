@@ -8,12 +8,12 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/map.h"
 #include "base/random.h"
 
 /* Nonce bytes: timestamp (ms, big-endian) | random | truncated HMAC tag. */
@@ -51,7 +51,7 @@ struct digest_ctx {
     uint8_t *secret;
     size_t secret_len;
     EVP_MD *md[2];                  /* fetched once: MD5, SHA-256 */
-    EVP_MD_CTX *hmac_in, *hmac_out; /* HMAC-SHA256 keyed inner and outer states, read-only */
+    uint8_t mac_key[2][16];         /* the nonce MAC's two SipHash keys, from the secret */
     atomic_uint_fast64_t seq;       /* the nonce's unique part: a counter from a random start */
     uint64_t lifetime_ms;
     bool require_qop;
@@ -198,52 +198,51 @@ static void put_be64(uint8_t *p, uint64_t v)
     }
 }
 
-/* tag = HMAC-SHA256(secret, ts || rnd || realm), first NONCE_TAG bytes, using ctx. */
-static int nonce_tag(const struct digest_ctx *d, EVP_MD_CTX *ctx, const uint8_t *ts_rnd, str realm,
+/*
+ * tag = SipHash-2-4(k1, ts || rnd || realm) || SipHash-2-4(k2, ts || rnd || realm):
+ * 128 bits from two independent keys derived from the secret. SipHash is a
+ * pseudorandom function built to authenticate short inputs; two 64-bit halves
+ * under independent keys make a 128-bit MAC at ~2 % of the instructions of
+ * HMAC-SHA256 through EVP (which this used before: 10 % of a REGISTER's cost).
+ */
+static int nonce_tag(const struct digest_ctx *d, const uint8_t *ts_rnd, str realm,
                      uint8_t tag[NONCE_TAG])
 {
-    uint8_t inner[EVP_MAX_MD_SIZE], outer[EVP_MAX_MD_SIZE];
-    unsigned ilen = 0, olen = 0;
-    if (EVP_MD_CTX_copy_ex(ctx, d->hmac_in) != 1 ||
-        EVP_DigestUpdate(ctx, ts_rnd, NONCE_TS + NONCE_RND) != 1 ||
-        (realm.len && EVP_DigestUpdate(ctx, realm.s, realm.len) != 1) ||
-        EVP_DigestFinal_ex(ctx, inner, &ilen) != 1 || EVP_MD_CTX_copy_ex(ctx, d->hmac_out) != 1 ||
-        EVP_DigestUpdate(ctx, inner, ilen) != 1 || EVP_DigestFinal_ex(ctx, outer, &olen) != 1 ||
-        olen < NONCE_TAG)
-        return -EIO;
-    memcpy(tag, outer, NONCE_TAG);
+    uint8_t in[NONCE_TS + NONCE_RND + 1024];
+    if (realm.len > 1024)
+        return -EINVAL;
+    memcpy(in, ts_rnd, NONCE_TS + NONCE_RND);
+    if (realm.len)
+        memcpy(in + NONCE_TS + NONCE_RND, realm.s, realm.len);
+    size_t n = NONCE_TS + NONCE_RND + realm.len;
+    for (int i = 0; i < 2; i++) {
+        uint64_t h = map_siphash(d->mac_key[i], in, n, false);
+        for (int j = 0; j < 8; j++)
+            tag[8 * i + j] = (uint8_t)(h >> (8 * j));
+    }
     return 0;
 }
 
-/* Sets up the keyed inner and outer HMAC-SHA256 states (RFC 2104). */
-static int hmac_init(struct digest_ctx *d)
+/* Derives the nonce MAC's keys: SHA-256(label || secret), split in two. */
+static int mac_init(struct digest_ctx *d)
 {
-    uint8_t key[64] = {0}, pad[64];
+    uint8_t k[32];
     unsigned klen = 0;
-    if (d->secret_len > sizeof key) {
-        if (EVP_Digest(d->secret, d->secret_len, key, &klen, d->md[DIGEST_SHA256], NULL) != 1)
-            return -EIO;
-    } else {
-        memcpy(key, d->secret, d->secret_len);
-    }
-    d->hmac_in = EVP_MD_CTX_new();
-    d->hmac_out = EVP_MD_CTX_new();
-    if (!d->hmac_in || !d->hmac_out)
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c)
         return -ENOMEM;
-    int rc = 0;
-    for (int i = 0; i < 64; i++)
-        pad[i] = key[i] ^ 0x36;
-    if (EVP_DigestInit_ex(d->hmac_in, d->md[DIGEST_SHA256], NULL) != 1 ||
-        EVP_DigestUpdate(d->hmac_in, pad, 64) != 1)
-        rc = -EIO;
-    for (int i = 0; i < 64; i++)
-        pad[i] = key[i] ^ 0x5c;
-    if (EVP_DigestInit_ex(d->hmac_out, d->md[DIGEST_SHA256], NULL) != 1 ||
-        EVP_DigestUpdate(d->hmac_out, pad, 64) != 1)
-        rc = -EIO;
-    OPENSSL_cleanse(key, sizeof key);
-    OPENSSL_cleanse(pad, sizeof pad);
-    return rc;
+    static const char label[] = "rtcd digest nonce MAC v2";
+    int ok = EVP_DigestInit_ex(c, d->md[DIGEST_SHA256], NULL) == 1 &&
+             EVP_DigestUpdate(c, label, sizeof label - 1) == 1 &&
+             EVP_DigestUpdate(c, d->secret, d->secret_len) == 1 &&
+             EVP_DigestFinal_ex(c, k, &klen) == 1 && klen == 32;
+    EVP_MD_CTX_free(c);
+    if (ok) {
+        memcpy(d->mac_key[0], k, 16);
+        memcpy(d->mac_key[1], k + 16, 16);
+    }
+    OPENSSL_cleanse(k, sizeof k);
+    return ok ? 0 : -EIO;
 }
 
 static bool parse_nc(str nc, uint32_t *out)
@@ -388,7 +387,7 @@ int digest_new(struct digest_ctx **out, const void *secret, size_t secret_len,
     d->md[DIGEST_SHA256] = EVP_MD_fetch(NULL, "SHA2-256", NULL);
     if (!d->md[DIGEST_MD5] || !d->md[DIGEST_SHA256])
         goto fail;
-    rc = hmac_init(d);
+    rc = mac_init(d);
     if (rc < 0)
         goto fail;
     rc = -ENOMEM;
@@ -417,8 +416,6 @@ fail:
     }
     if (ninit < REPLAY_SHARDS)
         free(d->shard[ninit].b);
-    EVP_MD_CTX_free(d->hmac_in);
-    EVP_MD_CTX_free(d->hmac_out);
     EVP_MD_free(d->md[0]);
     EVP_MD_free(d->md[1]);
     if (d->secret)
@@ -436,11 +433,10 @@ void digest_free(struct digest_ctx *d)
         pthread_mutex_destroy(&d->shard[i].lock);
         free(d->shard[i].b);
     }
-    EVP_MD_CTX_free(d->hmac_in);
-    EVP_MD_CTX_free(d->hmac_out);
     EVP_MD_free(d->md[0]);
     EVP_MD_free(d->md[1]);
     OPENSSL_cleanse(d->secret, d->secret_len);
+    OPENSSL_cleanse(d->mac_key, sizeof d->mac_key);
     free(d->secret);
     free(d);
 }
@@ -452,11 +448,7 @@ int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms, char out
      * a counter from a random start costs no system call. */
     put_be64(raw, now_ms);
     put_be64(raw + NONCE_TS, atomic_fetch_add(&d->seq, 1));
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        return -ENOMEM;
-    int rc = nonce_tag(d, ctx, raw, realm, raw + NONCE_TS + NONCE_RND);
-    EVP_MD_CTX_free(ctx);
+    int rc = nonce_tag(d, raw, realm, raw + NONCE_TS + NONCE_RND);
     if (rc < 0)
         return rc;
     b64_encode(raw, NONCE_RAW, out);
@@ -464,11 +456,11 @@ int digest_nonce_make(struct digest_ctx *d, str realm, uint64_t now_ms, char out
 }
 
 /* The nonce's state, its timestamp and the first 8 bytes of its tag. */
-static enum digest_nonce_state nonce_check(const struct digest_ctx *d, EVP_MD_CTX *ctx, str nonce,
+static enum digest_nonce_state nonce_check(const struct digest_ctx *d, str nonce,
                                            str realm, uint64_t now_ms, uint64_t *ts, uint64_t *tag)
 {
     uint8_t raw[NONCE_RAW], want[NONCE_TAG];
-    if (realm.len > 1024 || !nonce_decode(nonce, raw) || nonce_tag(d, ctx, raw, realm, want) < 0)
+    if (realm.len > 1024 || !nonce_decode(nonce, raw) || nonce_tag(d, raw, realm, want) < 0)
         return DIGEST_NONCE_INVALID;
     if (CRYPTO_memcmp(want, raw + NONCE_TS + NONCE_RND, NONCE_TAG) != 0)
         return DIGEST_NONCE_INVALID;
@@ -485,12 +477,7 @@ enum digest_nonce_state digest_nonce_check(const struct digest_ctx *d, str nonce
                                            uint64_t now_ms)
 {
     uint64_t ts, tag;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        return DIGEST_NONCE_INVALID;
-    enum digest_nonce_state st = nonce_check(d, ctx, nonce, realm, now_ms, &ts, &tag);
-    EVP_MD_CTX_free(ctx);
-    return st;
+    return nonce_check(d, nonce, realm, now_ms, &ts, &tag);
 }
 
 const char *digest_result_name(enum digest_result r)
@@ -533,7 +520,7 @@ static enum digest_result verify(struct digest_ctx *d, const struct digest_creds
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
         return DIGEST_INVALID;
-    enum digest_nonce_state ns = nonce_check(d, ctx, c->nonce, realm, now_ms, &ts, &tag);
+    enum digest_nonce_state ns = nonce_check(d, c->nonce, realm, now_ms, &ts, &tag);
     if (ns == DIGEST_NONCE_INVALID) {
         EVP_MD_CTX_free(ctx);
         return DIGEST_INVALID;

@@ -164,9 +164,15 @@ static int server_key(const struct sip_msg *m, str method, struct buf *k)
     const struct sip_via *v = &m->via;
     int rc;
     if (has_cookie(v->branch)) {
-        rc = buf_printf(k, "S|%.*s|", STR_FMT(v->branch));
+        /* appends rather than buf_printf: this runs for every message */
+        rc = buf_append(k, "S|", 2);
+        rc = rc ? rc : buf_append_str(k, v->branch);
+        rc = rc ? rc : buf_append_byte(k, '|');
         rc = rc ? rc : key_lower(k, v->host);
-        rc = rc ? rc : buf_printf(k, ":%u|%.*s", v->has_port ? v->port : 0, STR_FMT(method));
+        rc = rc ? rc : buf_append_byte(k, ':');
+        rc = rc ? rc : buf_append_u64(k, v->has_port ? v->port : 0);
+        rc = rc ? rc : buf_append_byte(k, '|');
+        rc = rc ? rc : buf_append_str(k, method);
     } else {
         str tag = m->from.tag;
         rc = buf_printf(k, "O|%.*s|%u|%.*s|%.*s|%.*s", STR_FMT(m->call_id), m->cseq.num,
@@ -178,7 +184,10 @@ static int server_key(const struct sip_msg *m, str method, struct buf *k)
 static int client_key(str branch, str method, struct buf *k)
 {
     buf_reset(k);
-    return buf_printf(k, "C|%.*s|%.*s", STR_FMT(branch), STR_FMT(method));
+    int rc = buf_append(k, "C|", 2);
+    rc = rc ? rc : buf_append_str(k, branch);
+    rc = rc ? rc : buf_append_byte(k, '|');
+    return rc ? rc : buf_append_str(k, method);
 }
 
 /* ---- lifetime ---- */

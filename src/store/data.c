@@ -218,12 +218,19 @@ static int enqueue_fn(struct store *s, void *arg)
 {
     static const char *const q_lock = "SELECT pg_advisory_xact_lock(hashtext($1))";
     static const char *const q_count = "SELECT COUNT(*) FROM offline_msg WHERE recipient = $1";
+    static const char *const q_gone =
+        "DELETE FROM offline_msg WHERE recipient = $1 AND expires_ms > 0 AND expires_ms <= $2";
     static const char *const q_ins =
-        "INSERT INTO offline_msg (recipient, sender, created_ms, content_type, body)"
-        " VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        "INSERT INTO offline_msg (recipient, sender, created_ms, content_type, body, expires_ms)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
     struct enqueue_ctx *c = arg;
     if (s->max_offline) {
         int64_t n = 0;
+        /* expired messages do not count against the bound */
+        struct db_val g[] = {c->p[0], dbv_int((int64_t)clock_wall_ms())};
+        int grc = db_exec(s->db, q_gone, g, 2, NULL, NULL);
+        if (grc < 0)
+            return grc;
         /* PostgreSQL: several nodes may enqueue for the same user at once; serialise them per
          * recipient so that the bound holds (SQLite's write lock already does) */
         int rc = s->db->dialect == DB_PG ? db_exec(s->db, q_lock, c->p, 1, NULL, NULL) : 0;
@@ -234,7 +241,7 @@ static int enqueue_fn(struct store *s, void *arg)
         if (n >= (int64_t)s->max_offline)
             return -EDQUOT;
     }
-    return store__db_query_i64(s->db, q_ins, c->p, 5, &c->id);
+    return store__db_query_i64(s->db, q_ins, c->p, 6, &c->id);
 }
 
 static int enqueue_check(str recipient, str sender, str content_type, str body)
@@ -247,13 +254,14 @@ static int enqueue_check(str recipient, str sender, str content_type, str body)
 }
 
 int store__offline_enqueue_in_txn(struct store *s, str recipient, str sender, int64_t created_ms,
-                                  str content_type, str body, int64_t *id_out)
+                                  str content_type, str body, int64_t expires_ms,
+                                  int64_t *id_out)
 {
     int rc = enqueue_check(recipient, sender, content_type, body);
     if (rc < 0)
         return rc;
     struct db_val p[] = {dbv_text(recipient), dbv_text(sender), dbv_int(created_ms),
-                         dbv_text(content_type), dbv_blob(body)};
+                         dbv_text(content_type), dbv_blob(body), dbv_int(expires_ms)};
     struct enqueue_ctx c = {p, 0};
     rc = enqueue_fn(s, &c);
     if (rc == 0 && id_out)
@@ -264,12 +272,19 @@ int store__offline_enqueue_in_txn(struct store *s, str recipient, str sender, in
 int store_offline_enqueue(struct store *s, str recipient, str sender, int64_t created_ms,
                           str content_type, str body, int64_t *id_out)
 {
+    return store_offline_enqueue_ttl(s, recipient, sender, created_ms, content_type, body, 0,
+                                     id_out);
+}
+
+int store_offline_enqueue_ttl(struct store *s, str recipient, str sender, int64_t created_ms,
+                              str content_type, str body, int64_t expires_ms, int64_t *id_out)
+{
     if (recipient.len == 0 || !store__text_ok(recipient, STORE_URI_MAX) ||
         !store__text_ok(sender, STORE_URI_MAX) || !store__text_ok(content_type, STORE_CTYPE_MAX) ||
-        body.len > STORE_BODY_MAX)
+        body.len > STORE_BODY_MAX || expires_ms < 0)
         return -EINVAL;
     struct db_val p[] = {dbv_text(recipient), dbv_text(sender), dbv_int(created_ms),
-                         dbv_text(content_type), dbv_blob(body)};
+                         dbv_text(content_type), dbv_blob(body), dbv_int(expires_ms)};
     struct enqueue_ctx c = {p, 0};
     int rc = store__txn(s, enqueue_fn, &c);
     if (rc == 0 && id_out)
@@ -292,6 +307,7 @@ static int offline_row(void *ctx, const struct db_row *r)
         .created_ms = store__db_i64(r, 3),
         .content_type = r->col[4],
         .body = r->col[5],
+        .expires_ms = r->n > 6 ? store__db_i64(r, 6) : 0,
     };
     return c->cb(c->ctx, &m);
 }
@@ -300,21 +316,24 @@ int store_offline_list(struct store *s, str recipient, uint32_t limit, store_off
                        void *ctx)
 {
     static const char *const sql =
-        "SELECT id, recipient, sender, created_ms, content_type, body FROM offline_msg"
-        " WHERE recipient = $1 ORDER BY id LIMIT $2";
+        "SELECT id, recipient, sender, created_ms, content_type, body, expires_ms"
+        " FROM offline_msg WHERE recipient = $1 AND (expires_ms = 0 OR expires_ms > $3)"
+        " ORDER BY id LIMIT $2";
     struct offline_ctx c = {cb, ctx};
-    struct db_val p[] = {dbv_text(recipient), dbv_int(limit ? limit : INT32_MAX)};
-    return db_exec(s->db, sql, p, 2, offline_row, &c);
+    struct db_val p[] = {dbv_text(recipient), dbv_int(limit ? limit : INT32_MAX),
+                         dbv_int((int64_t)clock_wall_ms())};
+    return db_exec(s->db, sql, p, 3, offline_row, &c);
 }
 
 int store_offline_list_all(struct store *s, uint32_t limit, store_offline_fn cb, void *ctx)
 {
     static const char *const sql =
-        "SELECT id, recipient, sender, created_ms, content_type, body FROM offline_msg"
+        "SELECT id, recipient, sender, created_ms, content_type, body, expires_ms"
+        " FROM offline_msg WHERE expires_ms = 0 OR expires_ms > $2"
         " ORDER BY recipient, id LIMIT $1";
     struct offline_ctx c = {cb, ctx};
-    struct db_val p[] = {dbv_int(limit ? limit : INT32_MAX)};
-    return db_exec(s->db, sql, p, 1, offline_row, &c);
+    struct db_val p[] = {dbv_int(limit ? limit : INT32_MAX), dbv_int((int64_t)clock_wall_ms())};
+    return db_exec(s->db, sql, p, 2, offline_row, &c);
 }
 
 int store_offline_delete(struct store *s, int64_t id)
@@ -725,7 +744,8 @@ static const struct copy_table {
      "ttttiti", NULL},
     {"api_key", "id, owner, label, key_hash, created_ms, expires_ms", "itttii", "id"},
     {"audit", "id, at_ms, actor, action, target, detail", "iitttt", "id"},
-    {"offline_msg", "id, recipient, sender, created_ms, content_type, body", "ittitb", "id"},
+    {"offline_msg", "id, recipient, sender, created_ms, content_type, body, expires_ms", "ittitbi",
+     "id"},
     {"archive", "id, at_ms, sender, recipients, content_type, body", "iitttt", "id"},
     {"registration", "aor, contact, expires_ms, q, instance, reg_id, path, user_agent, received",
      "ttiitittt", NULL},

@@ -24,7 +24,8 @@ int store__txn(struct store *s, int (*fn)(struct store *s, void *arg), void *arg
 /* store_offline_enqueue without its own transaction: the caller (the store thread's
  * batch) holds one. */
 int store__offline_enqueue_in_txn(struct store *s, str recipient, str sender, int64_t created_ms,
-                                  str content_type, str body, int64_t *id_out);
+                                  str content_type, str body, int64_t expires_ms,
+                                  int64_t *id_out);
 /* Whether t is valid UTF-8 without control characters (tab allowed) and at most max bytes. */
 bool store__text_ok(str t, size_t max);
 /* Copies a column into a fixed buffer (truncating, NUL-terminated). */

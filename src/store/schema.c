@@ -124,6 +124,45 @@ static const struct migration migrations[] = {
      " expires_ms BIGINT NOT NULL, q INTEGER NOT NULL, instance TEXT NOT NULL,"
      " reg_id BIGINT NOT NULL, path TEXT NOT NULL, user_agent TEXT NOT NULL,"
      " received TEXT NOT NULL, PRIMARY KEY (aor, contact));"},
+
+    {3, "offline message expiry, features change counter, broadcast outbox",
+     /* SQLite */
+     "ALTER TABLE offline_msg ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
+     "INSERT INTO meta VALUES ('features_seq', '0');"
+     "CREATE TRIGGER fwd_seq_i AFTER INSERT ON forwarding BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'features_seq'; END;"
+     "CREATE TRIGGER fwd_seq_u AFTER UPDATE ON forwarding BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'features_seq'; END;"
+     "CREATE TRIGGER fwd_seq_d AFTER DELETE ON forwarding BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'features_seq'; END;"
+     "CREATE TRIGGER grp_seq_i AFTER INSERT ON grp BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'features_seq'; END;"
+     "CREATE TRIGGER grp_seq_d AFTER DELETE ON grp BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'features_seq'; END;"
+     "CREATE TRIGGER grpm_seq_i AFTER INSERT ON grp_member BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'features_seq'; END;"
+     "CREATE TRIGGER grpm_seq_d AFTER DELETE ON grp_member BEGIN"
+     " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'features_seq'; END;"
+     "CREATE TABLE broadcast (id INTEGER PRIMARY KEY AUTOINCREMENT, created_ms INTEGER NOT NULL,"
+     " sender TEXT NOT NULL, grp TEXT NOT NULL DEFAULT '', offline_too INTEGER NOT NULL DEFAULT 0,"
+     " content_type TEXT NOT NULL, body TEXT NOT NULL, taken_ms INTEGER NOT NULL DEFAULT 0,"
+     " expires_ms INTEGER NOT NULL DEFAULT 0);",
+     /* PostgreSQL */
+     "ALTER TABLE offline_msg ADD COLUMN expires_ms BIGINT NOT NULL DEFAULT 0;"
+     "INSERT INTO meta VALUES ('features_seq', '0');"
+     "CREATE FUNCTION rtcd_features_seq() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+     " UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'features_seq';"
+     " RETURN NULL; END $f$;"
+     "CREATE TRIGGER fwd_seq AFTER INSERT OR UPDATE OR DELETE ON forwarding"
+     " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_features_seq();"
+     "CREATE TRIGGER grp_seq AFTER INSERT OR UPDATE OR DELETE ON grp"
+     " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_features_seq();"
+     "CREATE TRIGGER grpm_seq AFTER INSERT OR UPDATE OR DELETE ON grp_member"
+     " FOR EACH STATEMENT EXECUTE FUNCTION rtcd_features_seq();"
+     "CREATE TABLE broadcast (id BIGSERIAL PRIMARY KEY, created_ms BIGINT NOT NULL,"
+     " sender TEXT NOT NULL, grp TEXT NOT NULL DEFAULT '', offline_too INTEGER NOT NULL DEFAULT 0,"
+     " content_type TEXT NOT NULL, body TEXT NOT NULL, taken_ms BIGINT NOT NULL DEFAULT 0,"
+     " expires_ms BIGINT NOT NULL DEFAULT 0);"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

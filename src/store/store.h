@@ -199,6 +199,16 @@ int store_forward_set(struct store *s, str user, const struct store_forward *f);
 /* -ENOENT when the user has no rules (then *out is all empty). */
 int store_forward_get(struct store *s, str user, struct store_forward *out);
 int store_forward_del(struct store *s, str user);
+/* Every user's rules in name order (user and f borrowed during the call). */
+typedef int (*store_forward_fn)(void *ctx, str user, const struct store_forward *f);
+int store_forward_list(struct store *s, store_forward_fn cb, void *ctx);
+/* A counter bumped (by triggers) on every change to forwarding rules, groups or
+ * memberships: rtcd polls it to reload them. */
+int store_features_seq(struct store *s, int64_t *out);
+/* Every (group, member) pair in group order; a group without members comes once with an
+ * empty user. Strings borrowed during the call. */
+typedef int (*store_member_fn)(void *ctx, str group, str user);
+int store_group_all_members(struct store *s, store_member_fn cb, void *ctx);
 
 /* ---- offline messages --------------------------------------------------- */
 
@@ -206,6 +216,7 @@ struct store_offline_msg {
     int64_t id;         /* increasing: delivery order */
     int64_t created_ms; /* when the message was accepted (for the Date header) */
     str recipient, sender, content_type, body; /* borrowed during the callback */
+    int64_t expires_ms; /* not delivered after this wall-clock time (0 = never) */
 };
 /*
  * Stores a message for recipient; returns only after the row is committed
@@ -215,6 +226,12 @@ struct store_offline_msg {
  */
 int store_offline_enqueue(struct store *s, str recipient, str sender, int64_t created_ms,
                           str content_type, str body, int64_t *id_out);
+/* The same with an expiry (wall-clock ms, 0 = never): an expired message is no longer
+ * listed, counted against the bound, nor delivered; the store thread deletes it. */
+int store_offline_enqueue_ttl(struct store *s, str recipient, str sender, int64_t created_ms,
+                              str content_type, str body, int64_t expires_ms, int64_t *id_out);
+/* Deletes every message whose expiry has passed; *removed (may be NULL) gets the count. */
+int store_offline_expire(struct store *s, int64_t now_ms, int64_t *removed);
 typedef int (*store_offline_fn)(void *ctx, const struct store_offline_msg *m);
 /* The recipient's messages in acceptance order (at most limit; 0 = all). */
 int store_offline_list(struct store *s, str recipient, uint32_t limit, store_offline_fn cb,
@@ -225,6 +242,28 @@ int store_offline_list_all(struct store *s, uint32_t limit, store_offline_fn cb,
 int store_offline_delete(struct store *s, int64_t id);
 /* Messages waiting for recipient (empty = for everyone). */
 int store_offline_count(struct store *s, str recipient, int64_t *out);
+
+/* ---- broadcast outbox (rtcctl writes, rtcd takes) ------------------------- */
+
+struct store_broadcast {
+    int64_t id, created_ms;
+    str sender;       /* From value, e.g. "<sip:system@example.com>" */
+    str group;        /* empty = every user */
+    bool offline_too; /* users with no device get it when they next register */
+    str content_type, body;
+    int64_t taken_ms; /* when rtcd took it (0 = not yet) */
+    int64_t expires_ms; /* stored offline copies expire then (wall clock; 0 = never) */
+};
+/* Queues a broadcast (text body, at most STORE_BODY_MAX). -EINVAL. */
+int store_broadcast_add(struct store *s, const struct store_broadcast *b, int64_t *id_out);
+typedef int (*store_broadcast_fn)(void *ctx, const struct store_broadcast *b);
+/* Hands out (cb, fields borrowed during the call) and marks taken, in one transaction, up
+ * to 16 broadcasts nobody took yet, oldest first. */
+int store_broadcast_take(struct store *s, store_broadcast_fn cb, void *ctx);
+/* One broadcast by id (cb not called when there is none). */
+int store_broadcast_get(struct store *s, int64_t id, store_broadcast_fn cb, void *ctx);
+/* Deletes broadcasts taken before before_ms. */
+int store_broadcast_purge(struct store *s, int64_t before_ms);
 
 /* ---- message archive ---------------------------------------------------- */
 
@@ -357,6 +396,7 @@ struct store_thread_opts {
     uint32_t poll_ms;            /* credential refresh poll (0 = 250 ms) */
     uint32_t retention_days;     /* archive retention (0 = keep for ever) */
     uint32_t expire_interval_ms; /* how often expired archive entries go (0 = 60 s) */
+    uint32_t archive_commit_ms;  /* group commit window of archive appends (0 = 200 ms) */
 };
 
 /*
@@ -387,6 +427,10 @@ typedef void (*store_offline_done_fn)(struct worker *w, int rc, int64_t id, void
 int store_thread_offline_enqueue(struct store_thread *t, struct worker *w, str recipient,
                                  str sender, int64_t created_ms, str content_type, str body,
                                  store_offline_done_fn done, void *ctx);
+/* The same with an expiry (wall-clock ms, 0 = never; see store_offline_enqueue_ttl). */
+int store_thread_offline_enqueue_ttl(struct store_thread *t, struct worker *w, str recipient,
+                                     str sender, int64_t created_ms, str content_type, str body,
+                                     int64_t expires_ms, store_offline_done_fn done, void *ctx);
 /*
  * Fetches up to limit of recipient's messages in order; done runs on w with an
  * array it owns only during the call (fields borrowed until done returns).

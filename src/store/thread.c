@@ -39,11 +39,14 @@ struct job {
 
 /*
  * Group commit: when only lazy jobs are queued, the thread waits up to
- * LAZY_WAIT_MS after the first of them, or until LAZY_MAX are queued, so that
- * one transaction and one fsync carry many archive entries instead of one each.
+ * o.archive_commit_ms (store.archive_commit_ms) after the first of them, or
+ * until LAZY_MAX are queued, so that one transaction and one fsync carry many
+ * archive entries instead of one each. The batch size matters beyond the
+ * fsync: FTS5 indexes a transaction's rows as one segment, and a segment of
+ * a hundred rows costs far less per row than a segment of a few (measured:
+ * ~30 us of CPU per MESSAGE less at 500/s with 200 ms than with 50 ms).
  */
-#define LAZY_WAIT_MS 50
-#define LAZY_MAX 256
+#define LAZY_MAX 1024
 
 struct store_thread {
     struct store *s;
@@ -186,6 +189,10 @@ static void refresh_creds(struct store_thread *t)
 
 static void expire_archive(struct store_thread *t)
 {
+    int64_t gone = 0;
+    if (store_offline_expire(t->s, (int64_t)clock_wall_ms(), &gone) == 0 && gone)
+        log_info("store", "removed %lld expired offline message(s)", (long long)gone);
+    store_broadcast_purge(t->s, (int64_t)clock_wall_ms() - 86400000);
     if (!t->o.retention_days)
         return;
     int64_t before = (int64_t)clock_wall_ms() - (int64_t)t->o.retention_days * 86400000;
@@ -207,9 +214,9 @@ static void *thread_main(void *arg)
         while (t->head) {
             uint64_t now0 = clock_mono_ms();
             if (!t->eager && !t->stopping && t->queued < LAZY_MAX &&
-                now0 < t->first_lazy + LAZY_WAIT_MS) {
+                now0 < t->first_lazy + t->o.archive_commit_ms) {
                 /* only archive appends: wait a little for more (group commit) */
-                uint64_t ms = t->first_lazy + LAZY_WAIT_MS - now0;
+                uint64_t ms = t->first_lazy + t->o.archive_commit_ms - now0;
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 ts.tv_nsec += (long)ms * 1000000L;
@@ -276,6 +283,8 @@ int store_thread_start(struct store_thread **out, struct store *s, struct store_
         t->o.poll_ms = 250;
     if (!t->o.expire_interval_ms)
         t->o.expire_interval_ms = 60000;
+    if (!t->o.archive_commit_ms)
+        t->o.archive_commit_ms = 200;
     t->users_seq = -1;
     if (creds) {
         /* load now so that the table is complete before any worker reads it */
@@ -368,7 +377,7 @@ struct offline_job {
         char *recipient, *sender, *ctype, *body;
         size_t rlen, slen, clen, blen;
     } f;
-    int64_t created_ms, id;
+    int64_t created_ms, id, expires_ms;
     uint32_t limit;
     store_offline_done_fn done;
     store_offline_list_fn list_done;
@@ -407,7 +416,7 @@ static int enqueue_job(struct store *s, void *arg)
     struct offline_job *j = arg;
     return store__offline_enqueue_in_txn(
         s, str_make(j->f.recipient, j->f.rlen), str_make(j->f.sender, j->f.slen), j->created_ms,
-        str_make(j->f.ctype, j->f.clen), str_make(j->f.body, j->f.blen), &j->id);
+        str_make(j->f.ctype, j->f.clen), str_make(j->f.body, j->f.blen), j->expires_ms, &j->id);
 }
 
 static void enqueue_done(struct worker *w, int rc, void *arg)
@@ -422,6 +431,14 @@ int store_thread_offline_enqueue(struct store_thread *t, struct worker *w, str r
                                  str sender, int64_t created_ms, str content_type, str body,
                                  store_offline_done_fn done, void *ctx)
 {
+    return store_thread_offline_enqueue_ttl(t, w, recipient, sender, created_ms, content_type,
+                                            body, 0, done, ctx);
+}
+
+int store_thread_offline_enqueue_ttl(struct store_thread *t, struct worker *w, str recipient,
+                                     str sender, int64_t created_ms, str content_type, str body,
+                                     int64_t expires_ms, store_offline_done_fn done, void *ctx)
+{
     struct offline_job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
@@ -434,6 +451,7 @@ int store_thread_offline_enqueue(struct store_thread *t, struct worker *w, str r
     j->f.clen = content_type.len;
     j->f.blen = body.len;
     j->created_ms = created_ms;
+    j->expires_ms = expires_ms;
     j->done = done;
     j->ctx = ctx;
     if (!j->f.recipient || !j->f.sender || !j->f.ctype || !j->f.body) {

@@ -17,6 +17,8 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "sip/txn.h"
+#include "svc/deliver.h"
+#include "svc/feat.h"
 #include "svc/location.h"
 #include "svc/registrar.h"
 
@@ -29,6 +31,8 @@ struct home {
     struct store_creds *creds;
     struct loc_table *loc;
     struct registrar *rg;
+    struct deliver *dl;
+    struct feat *feat;
     pthread_mutex_t lock;  /* guards waiting */
     struct map *waiting;   /* user → 1: has offline messages; 2: being delivered */
     uint64_t last_trim;    /* worker 0's clock, ms */
@@ -79,10 +83,19 @@ static str party(struct sip_worker *sw, str uri, char *buf, size_t cap)
     return str_copy(buf, cap, uri) < 0 ? STR_NULL : str_cstr(buf);
 }
 
+/* RFC 3994 is-composing: ephemeral, so neither archived nor stored offline. */
+static bool is_composing(str ctype)
+{
+    ssize_t semi = str_find_char(ctype, ';');
+    if (semi >= 0)
+        ctype = str_sub(ctype, 0, (size_t)semi);
+    return str_caseeq(str_trim(ctype), STR("application/im-iscomposing+xml"));
+}
+
 static void message(void *ctx, struct core_req *r)
 {
     struct home *h = ctx;
-    if (!h->st)
+    if (!h->st || is_composing(r->m->content_type))
         return;
     char sb[512];
     str sender = party(r->sw, r->m->from.uri, sb, sizeof sb);
@@ -136,6 +149,11 @@ static void offline_stored(struct worker *w, int rc, int64_t id, void *arg)
 static int offline(void *ctx, struct core_req *r)
 {
     struct home *h = ctx;
+    if (is_composing(r->m->content_type)) {
+        core_respond(r, 480, STR("Temporarily Unavailable: is-composing is not stored"), NULL, 0,
+                     STR_NULL, STR_NULL);
+        return 1;
+    }
     if (!h->st)
         return -ENOSYS;
     struct pending_answer *p = calloc(1, sizeof *p);
@@ -329,6 +347,42 @@ static void registered(void *ctx, struct core_req *r)
     fetch_next(d, r->sw);
 }
 
+/* ---- server-originated messages (svc/deliver) ---- */
+
+static void deliver_stored(void *ctx, str user)
+{
+    mark_waiting(ctx, user, 1);
+}
+
+static void worker_start(void *ctx, struct sip_worker *sw)
+{
+    struct home *h = ctx;
+    deliver_worker_start(h->dl, sw);
+    feat_worker_start(h->feat, sw);
+}
+
+static void worker_stop(void *ctx, struct sip_worker *sw)
+{
+    struct home *h = ctx;
+    feat_worker_stop(h->feat, sw);
+    deliver_worker_stop(h->dl, sw);
+}
+
+static int call_route(void *ctx, struct core_req *r, const struct core_target *t, int n)
+{
+    return feat_call_route(((struct home *)ctx)->feat, r, t, n);
+}
+
+static bool address(void *ctx, struct core_req *r)
+{
+    return feat_address(((struct home *)ctx)->feat, r);
+}
+
+struct deliver *home_deliver(struct home *h)
+{
+    return h->dl;
+}
+
 /* ---- housekeeping ---- */
 
 static void tick(void *ctx, struct sip_worker *sw, uint64_t now)
@@ -342,9 +396,10 @@ static void tick(void *ctx, struct sip_worker *sw, uint64_t now)
     /*
      * After a burst (a registration storm keeps ~64*T1 of transactions alive) the freed
      * memory stays in the allocator's arenas; hand whole free pages back to the system
-     * now and then. A few milliseconds every 30 s on one worker.
+     * now and then. The long-lived records (location) live in their own pool, so the
+     * pages freed by transactions are whole. A few milliseconds every 10 s on one worker.
      */
-    if (now - h->last_trim >= 30000) {
+    if (now - h->last_trim >= 10000) {
         h->last_trim = now;
         malloc_trim(0);
     }
@@ -362,6 +417,10 @@ void home_services(struct home *h, struct core_services *out)
     out->registered = registered;
     out->message = message;
     out->tick = tick;
+    out->worker_start = worker_start;
+    out->worker_stop = worker_stop;
+    out->call_route = call_route;
+    out->address = address;
 }
 
 int home_new(struct home **out, const struct config *cfg, struct sip_server *srv,
@@ -382,6 +441,13 @@ int home_new(struct home **out, const struct config *cfg, struct sip_server *srv
         home_free(h);
         return -ENOMEM;
     }
+    struct deliver_params dp = { .srv = srv, .st = st, .lookup = lookup,
+                                 .stored = deliver_stored, .ctx = h };
+    struct feat_params fp = { .cfg = cfg, .srv = srv, .st = st, .creds = creds };
+    if (deliver_new(&h->dl, &dp) < 0 || (fp.dl = h->dl, feat_new(&h->feat, &fp)) < 0) {
+        home_free(h);
+        return -ENOMEM;
+    }
     *out = h;
     return 0;
 }
@@ -390,6 +456,8 @@ void home_free(struct home *h)
 {
     if (!h)
         return;
+    feat_free(h->feat);
+    deliver_free(h->dl);
     registrar_free(h->rg);
     loc_free(h->loc);
     map_free(h->waiting);
@@ -504,6 +572,8 @@ int home_load(struct home *h)
     if (rc == 0)
         log_info("registrar", "%zu registration(s) restored, %zu user(s) with offline messages",
                  j.count, map_count(h->waiting));
+    if (rc == 0)
+        rc = feat_load(h->feat);
     return rc;
 }
 

@@ -28,6 +28,11 @@ void home_services(struct home *h, struct core_services *out);
  * workers start). 0 or a negative errno.
  */
 int home_load(struct home *h);
+/*
+ * The delivery service for server-originated messages (svc/deliver.h): borrowed for
+ * the life of h, usable from any thread while the workers run.
+ */
+struct deliver *home_deliver(struct home *h);
 /* Saves the live registrations (call after the workers stopped, before the store
  * thread stops). Blocks until saved. */
 int home_save(struct home *h);

@@ -8,7 +8,8 @@
  * binding records in registration order, every string of a binding packed
  * into the record's tail with 16-bit lengths, the source address stored in
  * 20 bytes instead of a sockaddr_storage. One allocation per AOR and one per
- * binding.
+ * binding, both from the table's own pool (base/pool.h), so that they do not
+ * pin the pages of the message path's short-lived memory.
  */
 #include "svc/location.h"
 
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "base/map.h"
+#include "base/pool.h"
 #include "base/random.h"
 
 #define SHARDS          64 /* a power of two */
@@ -66,6 +68,7 @@ struct loc_table {
     atomic_size_t total;
     loc_hook_fn hook;
     void *hook_ctx;
+    struct pool *pool; /* AOR and binding records */
     struct shard s[SHARDS];
 };
 
@@ -136,7 +139,7 @@ static size_t bnd_size(const struct bnd *b)
     return n;
 }
 
-static int bnd_new(const struct loc_binding *v, struct bnd **out)
+static int bnd_new(struct loc_table *t, const struct loc_binding *v, struct bnd **out)
 {
     str f[NF] = {v->contact, v->contact_key, v->call_id, v->instance, v->path, v->user_agent};
     if (v->contact.len == 0)
@@ -149,7 +152,7 @@ static int bnd_new(const struct loc_binding *v, struct bnd **out)
             return -E2BIG;
         total += f[i].len;
     }
-    struct bnd *b = malloc(offsetof(struct bnd, data) + total);
+    struct bnd *b = pool_alloc(t->pool, offsetof(struct bnd, data) + total);
     if (!b)
         return -ENOMEM;
     memset(b, 0, offsetof(struct bnd, data));
@@ -190,13 +193,31 @@ static struct bnd *bnd_clone(const struct bnd *b)
     return c;
 }
 
-static void bnd_free_list(struct bnd *b)
+/* A table record back to the pool (NULL is fine). */
+static void bnd_put(struct loc_table *t, struct bnd *b)
+{
+    if (b)
+        pool_put(t->pool, b, bnd_size(b));
+}
+
+static void bnd_free_list(struct loc_table *t, struct bnd *b)
 {
     while (b) {
         struct bnd *nx = b->next;
-        free(b);
+        bnd_put(t, b);
         b = nx;
     }
+}
+
+static size_t aor_size(const struct aor *a)
+{
+    return offsetof(struct aor, key) + a->klen;
+}
+
+static void aor_put(struct loc_table *t, struct aor *a)
+{
+    if (a)
+        pool_put(t->pool, a, aor_size(a));
 }
 
 /* Bytes of strings a copy of b needs. */
@@ -324,9 +345,9 @@ static void shard_grow(struct shard *s)
     s->mask = nb - 1;
 }
 
-static struct aor *aor_alloc(str key, uint64_t h)
+static struct aor *aor_alloc(struct loc_table *t, str key, uint64_t h)
 {
-    struct aor *a = malloc(offsetof(struct aor, key) + key.len);
+    struct aor *a = pool_alloc(t->pool, offsetof(struct aor, key) + key.len);
     if (!a)
         return NULL;
     a->hnext = NULL;
@@ -460,6 +481,10 @@ int loc_new(struct loc_table **out, const struct loc_params *p)
     if (t->max_per_aor > UINT16_MAX)
         t->max_per_aor = UINT16_MAX;
     t->max_total = p && p->max_total ? p->max_total : 4000000;
+    if (pool_new(&t->pool, 1024) < 0) {
+        free(t);
+        return -ENOMEM;
+    }
     t->hook = p ? p->hook : NULL;
     t->hook_ctx = p ? p->hook_ctx : NULL;
     atomic_init(&t->total, 0);
@@ -471,6 +496,7 @@ int loc_new(struct loc_table **out, const struct loc_params *p)
                 free(t->s[j].tab);
                 pthread_mutex_destroy(&t->s[j].lock);
             }
+            pool_free(t->pool);
             free(t);
             return -ENOMEM;
         }
@@ -491,13 +517,14 @@ void loc_free(struct loc_table *t)
         for (size_t k = 0; k <= s->mask; k++) {
             for (struct aor *a = s->tab[k], *nx; a; a = nx) {
                 nx = a->hnext;
-                bnd_free_list(a->head);
-                free(a);
+                bnd_free_list(t, a->head);
+                aor_put(t, a);
             }
         }
         free(s->tab);
         pthread_mutex_destroy(&s->lock);
     }
+    pool_free(t->pool);
     free(t);
 }
 
@@ -525,11 +552,11 @@ struct pending {
     bool superseded[LOC_BATCH_MAX]; /* a later entry has the same key */
 };
 
-static void pending_free(struct pending *p, size_t n)
+static void pending_free(struct loc_table *t, struct pending *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(p->nb[i]);
-        free(p->dup[i]);
+        bnd_put(t, p->nb[i]);
+        free(p->dup[i]); /* a malloc'd copy (bnd_clone) */
     }
 }
 
@@ -559,13 +586,13 @@ int loc_update(struct loc_table *t, str aor, const struct loc_binding *v, size_t
             if (v[i].contact.len > LOC_FIELD_MAX || v[i].instance.len > LOC_FIELD_MAX)
                 rc = -E2BIG;
         } else {
-            rc = bnd_new(&v[i], &p.nb[i]);
+            rc = bnd_new(t, &v[i], &p.nb[i]);
             if (rc == 0 && t->hook && !p.superseded[i] && !(p.dup[i] = bnd_clone(p.nb[i])))
                 rc = -ENOMEM;
             alive += !p.superseded[i];
         }
         if (rc < 0) {
-            pending_free(&p, i + 1);
+            pending_free(t, &p, i + 1);
             return rc;
         }
     }
@@ -583,9 +610,9 @@ again:
     A = *slot;
     if (!A && alive && !fresh) {
         pthread_mutex_unlock(&s->lock);
-        fresh = aor_alloc(k.key, k.h);
+        fresh = aor_alloc(t, k.key, k.h);
         if (!fresh) {
-            pending_free(&p, n);
+            pending_free(t, &p, n);
             return -ENOMEM;
         }
         goto again;
@@ -694,12 +721,12 @@ unlock:
     } else {
         hook_list(t, k.key, LOC_EXPIRED, expired, before);
     }
-    bnd_free_list(expired);
-    bnd_free_list(removed);
-    bnd_free_list(dropped);
-    pending_free(&p, n);
-    free(fresh);
-    free(empty);
+    bnd_free_list(t, expired);
+    bnd_free_list(t, removed);
+    bnd_free_list(t, dropped);
+    pending_free(t, &p, n);
+    aor_put(t, fresh);
+    aor_put(t, empty);
     return rc;
 }
 
@@ -737,9 +764,9 @@ unlock:
     pthread_mutex_unlock(&s->lock);
     hook_list(t, k.key, LOC_EXPIRED, expired, 0);
     hook_list(t, k.key, LOC_REMOVED, removed, 0);
-    bnd_free_list(expired);
-    bnd_free_list(removed);
-    free(A);
+    bnd_free_list(t, expired);
+    bnd_free_list(t, removed);
+    aor_put(t, A);
     return rc < 0 ? rc : (int)count;
 }
 
@@ -821,7 +848,7 @@ ssize_t loc_expire(struct loc_table *t, uint64_t now_ms, size_t max, struct aren
                 if (A->n == 0) {
                     *pp = A->hnext;
                     s->naor--;
-                    free(A);
+                    aor_put(t, A);
                 } else {
                     pp = &A->hnext;
                 }
@@ -829,7 +856,7 @@ ssize_t loc_expire(struct loc_table *t, uint64_t now_ms, size_t max, struct aren
         }
         s->next_expiry = cut ? 0 : next;
         pthread_mutex_unlock(&s->lock);
-        bnd_free_list(gone);
+        bnd_free_list(t, gone);
         if (t->hook) {
             for (size_t i = first; i < cnt; i++)
                 t->hook(t->hook_ctx, arr[i].aor, LOC_EXPIRED, &arr[i].b, arr[i].remaining);
@@ -929,12 +956,12 @@ int loc_restore(struct loc_table *t, str aor, const struct loc_binding *b, uint6
     if (b->expires_ms <= now_ms)
         return 0;
     struct bnd *nb;
-    rc = bnd_new(b, &nb);
+    rc = bnd_new(t, b, &nb);
     if (rc < 0)
         return rc;
-    struct aor *fresh = aor_alloc(k.key, k.h), *A;
+    struct aor *fresh = aor_alloc(t, k.key, k.h), *A;
     if (!fresh) {
-        free(nb);
+        bnd_put(t, nb);
         return -ENOMEM;
     }
     struct bnd *old = NULL;
@@ -969,9 +996,9 @@ int loc_restore(struct loc_table *t, str aor, const struct loc_binding *b, uint6
         note_expiry(s, nb->expires_ms);
     pthread_mutex_unlock(&s->lock);
     if (rc < 0)
-        free(nb);
-    free(old);
-    free(fresh);
+        bnd_put(t, nb);
+    bnd_put(t, old);
+    aor_put(t, fresh);
     return rc;
 }
 

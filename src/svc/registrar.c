@@ -198,7 +198,7 @@ void registrar_handle(struct registrar *rg, struct core_req *r)
         goto done;
     }
     struct loc_binding v[LOC_BATCH_MAX];
-    memset(v, 0, sizeof v);
+    memset(v, 0, n * sizeof v[0]); /* only what is used: the whole array is ~16 KB */
     const struct sip_hdr *ua = sip_msg_hdr(m, SIP_H_USER_AGENT);
     struct buf path;
     buf_init(&path, LOC_FIELD_MAX);

@@ -462,7 +462,7 @@ static void test_creds_parse(void **state)
 }
 
 /* Allocation failures: digest_new cleans up; a verification never succeeds for lack of
- * memory; nonce_make reports the error. */
+ * memory; nonce_make needs no memory. */
 static void test_alloc_failures(void **state)
 {
     (void)state;
@@ -482,8 +482,7 @@ static void test_alloc_failures(void **state)
     failalloc_arm(0);
     int rc = digest_nonce_make(d, STR("example.com"), 1000, nonce);
     failalloc_disarm();
-    assert_true(rc == -ENOMEM || rc == -EIO);
-    assert_int_equal(digest_nonce_make(d, STR("example.com"), 1000, nonce), 0);
+    assert_int_equal(rc, 0); /* a nonce (SipHash MAC) allocates nothing */
     assert_int_equal(
         digest_ha1(DIGEST_SHA256, STR("alice"), STR("example.com"), STR("secret"), stored), 0);
     struct client cl;

@@ -874,6 +874,128 @@ static void test_copy(void **state)
     unlink(w);
 }
 
+/* ---- migration 3: offline expiry, the features counter, the broadcast outbox ---- */
+
+static int count_msg(void *ctx, const struct store_offline_msg *m)
+{
+    (void)m;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int fwd_count(void *ctx, str user, const struct store_forward *f)
+{
+    if (str_eq(user, STR("alice")))
+        assert_string_equal(f->busy, "sip:bob@localhost");
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int member_count(void *ctx, str group, str user)
+{
+    (void)group;
+    if (user.len)
+        (*(int *)ctx)++;
+    return 0;
+}
+
+struct bc_seen {
+    int n;
+    int64_t id;
+    bool offline_too;
+    int64_t expires_ms;
+    char body[64], group[64];
+};
+
+static int bc_seen(void *ctx, const struct store_broadcast *b)
+{
+    struct bc_seen *c = ctx;
+    c->n++;
+    c->id = b->id;
+    c->offline_too = b->offline_too;
+    c->expires_ms = b->expires_ms;
+    snprintf(c->body, sizeof c->body, "%.*s", (int)b->body.len, b->body.s);
+    snprintf(c->group, sizeof c->group, "%.*s", (int)b->group.len, b->group.s);
+    return 0;
+}
+
+static void test_features(void **state)
+{
+    struct store *s = *state;
+    struct store_user_new a = {STR("alice"), STR("pw"), STR("")}, b = {STR("bob"), STR("pw"), STR("")};
+    assert_int_equal(store_user_add(s, &a), 0);
+    assert_int_equal(store_user_add(s, &b), 0);
+    /* expiry: an expired message is neither listed nor counted against the bound (3) */
+    int64_t now = (int64_t)clock_wall_ms();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_offline_enqueue_ttl(s, STR("alice"), STR("<sip:x@y>"), now,
+                                                   STR("text/plain"), STR("old"), now - 1, NULL),
+                         0);
+    int n = 0;
+    assert_int_equal(store_offline_list(s, STR("alice"), 0, count_msg, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_offline_enqueue_ttl(s, STR("alice"), STR("<sip:x@y>"), now,
+                                               STR("text/plain"), STR("new"), now + 60000, NULL),
+                     0);
+    n = 0;
+    assert_int_equal(store_offline_list(s, STR("alice"), 0, count_msg, &n), 0);
+    assert_int_equal(n, 1);
+    int64_t gone = -1;
+    assert_int_equal(store_offline_expire(s, now + 120000, &gone), 0);
+    assert_int_equal(gone, 1);
+    assert_int_equal(store_offline_enqueue_ttl(s, STR("alice"), STR("<sip:x@y>"), now,
+                                               STR("text/plain"), STR("x"), -5, NULL),
+                     -EINVAL);
+    /* the counter moves with forwarding rules and memberships */
+    int64_t s0 = 0, s1 = 0, s2 = 0;
+    assert_int_equal(store_features_seq(s, &s0), 0);
+    struct store_forward f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.busy, sizeof f.busy, "sip:bob@localhost");
+    assert_int_equal(store_forward_set(s, STR("alice"), &f), 0);
+    assert_int_equal(store_features_seq(s, &s1), 0);
+    assert_true(s1 > s0);
+    n = 0;
+    assert_int_equal(store_forward_list(s, fwd_count, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_group_add(s, STR("team")), 0);
+    assert_int_equal(store_group_add(s, STR("empty")), 0);
+    assert_int_equal(store_group_member_add(s, STR("team"), STR("alice")), 0);
+    assert_int_equal(store_group_member_add(s, STR("team"), STR("bob")), 0);
+    assert_int_equal(store_features_seq(s, &s2), 0);
+    assert_true(s2 > s1);
+    n = 0;
+    assert_int_equal(store_group_all_members(s, member_count, &n), 0);
+    assert_int_equal(n, 2);
+    /* a user's deletion drops the membership and moves the counter too */
+    assert_int_equal(store_user_del(s, STR("bob")), 0);
+    int64_t s3 = 0;
+    assert_int_equal(store_features_seq(s, &s3), 0);
+    assert_true(s3 > s2);
+    /* the outbox: taken once */
+    struct store_broadcast bc = {.sender = STR("<sip:system@localhost>"), .group = STR("team"),
+                                 .offline_too = true, .content_type = STR("text/plain"),
+                                 .body = STR("hello all"), .expires_ms = 4242};
+    int64_t id = 0;
+    assert_int_equal(store_broadcast_add(s, &bc, &id), 0);
+    assert_true(id > 0);
+    bc.group = STR("bad group");
+    assert_int_equal(store_broadcast_add(s, &bc, NULL), -EINVAL);
+    struct bc_seen seen = {0};
+    assert_int_equal(store_broadcast_take(s, bc_seen, &seen), 0);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.id, id);
+    assert_true(seen.offline_too);
+    assert_string_equal(seen.body, "hello all");
+    assert_string_equal(seen.group, "team");
+    assert_int_equal(seen.expires_ms, 4242);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_broadcast_take(s, bc_seen, &seen), 0);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(store_broadcast_get(s, id, bc_seen, &seen), 0);
+    assert_int_equal(seen.n, 1);
+}
+
 int main(void)
 {
     pg_url = getenv("RTCD_TEST_PG_URL");
@@ -903,6 +1025,7 @@ int main(void)
         T(test_thread_offline_async),
         T(test_thread_batch_burst),
         T(test_copy),
+        T(test_features),
     };
     return cmocka_run_group_tests_name(pg_url ? "store/postgres" : "store/sqlite", tests, NULL,
                                        NULL);
