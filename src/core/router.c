@@ -46,7 +46,8 @@ uint32_t core__loop_hash(struct sip_server *s, const struct sip_msg *m)
     str parts[4] = {m->ruri_raw, m->call_id, m->from.tag, m->to.tag};
     for (int i = 0; i < 4; i++) {
         size_t n = parts[i].len < sizeof buf - 16 - len ? parts[i].len : sizeof buf - 16 - len;
-        memcpy(buf + len, parts[i].s, n);
+        if (n) /* an absent tag is an empty slice with a NULL pointer */
+            memcpy(buf + len, parts[i].s, n);
         len += n;
         buf[len++] = '|';
     }
