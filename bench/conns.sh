@@ -164,9 +164,12 @@ measure() {
     m1=$(mem_kb "$SPID")
     c0=$(cpu_ticks "$SPID")
     b0=$(machine_busy)
+    local k0=0 k1=0
+    for p in "${cl[@]}"; do k0=$((k0 + $(cpu_ticks "$p"))); done
     sleep "$IDLE"
     c1=$(cpu_ticks "$SPID")
     b1=$(machine_busy)
+    for p in "${cl[@]}"; do k1=$((k1 + $(cpu_ticks "$p"))); done
     touch "$T/stop"
     for p in "${cl[@]}"; do wait "$p" 2>/dev/null; done
     local pings=0 pongs=0 closed=0
@@ -176,15 +179,19 @@ measure() {
     done
     kill -TERM "$SPID"
     wait "$SPID" 2>/dev/null
-    local memc cpuc other
+    local memc cpuc other clients
     memc=$(((m1 - m0) * 1024 / (reg > 0 ? reg : 1)))
     cpuc=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v s="$IDLE" -v n="$reg" \
         'BEGIN { printf "%.2f", n ? d / hz * 1e6 / s / n : 0 }')
     # the rest of the machine during the idle window (other users' builds, the clients)
-    other=$(awk -v b=$((b1 - b0)) -v d=$((c1 - c0)) -v hz="$hz" -v s="$IDLE" -v c="$(nproc)" \
-        'BEGIN { printf "%.0f", (b - d) / hz / s / c * 100 }')
-    printf '%-9s %-4s %6d conns %6d failed  mem %6d B/conn (Pss %d -> %d MiB)  idle CPU %6s us/s/conn  pings %d pongs %d closed %d  other load %s%%\n' \
-        "$name" "$tp" "$reg" "$fail" "$memc" $((m0 / 1024)) $((m1 / 1024)) "$cpuc" "$pings" "$pongs" "$closed" "$other"
+    # the rest of the machine during the idle window: our clients, and everything else
+    # (other users' builds and tests), in % of all cores
+    clients=$(awk -v k=$((k1 - k0)) -v hz="$hz" -v s="$IDLE" -v c="$(nproc)" \
+        'BEGIN { printf "%.0f", k / hz / s / c * 100 }')
+    other=$(awk -v b=$((b1 - b0)) -v d=$((c1 - c0 + k1 - k0)) -v hz="$hz" -v s="$IDLE" -v c="$(nproc)" \
+        'BEGIN { v = (b - d) / hz / s / c * 100; printf "%.0f", v < 0 ? 0 : v }')
+    printf '%-9s %-4s %6d conns %6d failed  mem %6d B/conn (Pss %d -> %d MiB)  idle CPU %6s us/s/conn  pings %d pongs %d closed %d  clients %s%% others %s%%\n' \
+        "$name" "$tp" "$reg" "$fail" "$memc" $((m0 / 1024)) $((m1 / 1024)) "$cpuc" "$pings" "$pongs" "$closed" "$clients" "$other"
     echo "conns-summary $name $tp conns=$reg mem_b=$memc cpu_us=$cpuc" >>"$T/summary"
     sleep 2
 }

@@ -526,6 +526,17 @@ int main(int argc, char **argv)
         return 2;
     }
     if (o.check) {
+        /* configured TLS files must load (the self-signed pair is made at start, not here) */
+        if (*s.cfg.tls.certificate || *s.cfg.tls.ca_file) {
+            struct tls_server *t = NULL;
+            log_set_level(LOG_WARN);
+            if (tls_server_new(&t, &s.cfg, false, err, sizeof err) < 0) {
+                fprintf(stderr, "rtcd: %s\n", err);
+                config_free(&s.cfg);
+                return 2;
+            }
+            tls_server_free(t);
+        }
         printf("rtcd: configuration %s is valid\n", o.config_path ? o.config_path : "(defaults)");
         config_free(&s.cfg);
         return 0;

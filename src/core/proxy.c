@@ -71,6 +71,11 @@ static void local_addr_text(struct sip_worker *sw, enum transport tp, int family
                             size_t cap)
 {
     const struct sockaddr_storage *ss = net_local_addr(sw->srv->net, tp, family);
+    /* a registration flow whose peer address was not kept (no NAT): any family of tp */
+    if (!ss && family == AF_UNSPEC)
+        ss = net_local_addr(sw->srv->net, tp, AF_INET);
+    if (!ss && family == AF_UNSPEC)
+        ss = net_local_addr(sw->srv->net, tp, AF_INET6);
     if (!ss)
         ss = net_local_addr(sw->srv->net, tp == TRANSPORT_UDP ? TRANSPORT_TCP : TRANSPORT_UDP,
                             family);
@@ -562,19 +567,34 @@ void proxy__server_terminated(struct sip_worker *sw, struct txn *st)
 
 /* ---- forwarding ---- */
 
+/* One Record-Route entry facing a side: a sips: URI for a TLS side of a sips: request
+ * (RFC 3261 §16.6 step 4), else sip: with the transport. */
+static int rr_entry(char *out, size_t cap, const char *addr, enum transport tp, const char *tok,
+                    bool sips)
+{
+    int n = sips && tp == TRANSPORT_TLS
+                ? snprintf(out, cap, "<sips:%s;lr;fl=%s>", addr, tok)
+                : snprintf(out, cap, "<sip:%s;transport=%s;lr;fl=%s>", addr, transport_name(tp),
+                           tok);
+    return n > 0 && (size_t)n < cap ? n : -ENOBUFS;
+}
+
 /* The Record-Route pair for a request from in_d's side to out_d's side. */
 static int record_route(struct sip_worker *sw, const struct net_dest *in_d,
-                        const struct net_dest *out_d, char *out, size_t cap)
+                        const struct net_dest *out_d, bool sips, char *out, size_t cap)
 {
     char a_out[64], a_in[64], t_out[48], t_in[48];
     local_addr_text(sw, out_d->transport, out_d->addr.ss_family, a_out, sizeof a_out);
     local_addr_text(sw, in_d->transport, in_d->addr.ss_family, a_in, sizeof a_in);
     flow_token(out_d, t_out, sizeof t_out);
     flow_token(in_d, t_in, sizeof t_in);
-    int n = snprintf(out, cap, "<sip:%s;transport=%s;lr;fl=%s>, <sip:%s;transport=%s;lr;fl=%s>",
-                     a_out, transport_name(out_d->transport), t_out, a_in,
-                     transport_name(in_d->transport), t_in);
-    return n > 0 && (size_t)n < cap ? 0 : -ENOBUFS;
+    int n = rr_entry(out, cap, a_out, out_d->transport, t_out, sips);
+    if (n < 0 || (size_t)n + 2 >= cap)
+        return -ENOBUFS;
+    memcpy(out + n, ", ", 2);
+    return rr_entry(out + n + 2, cap - (size_t)n - 2, a_in, in_d->transport, t_in, sips) < 0
+               ? -ENOBUFS
+               : 0;
 }
 
 int proxy__via_value(struct sip_worker *sw, const struct net_dest *d, const char *branch,
@@ -632,7 +652,8 @@ static int add_branch(struct proxy_ctx *c, const struct core_target *t, const st
     char branch[64], via[160], rrv[320];
     make_branch(sw, m, branch, sizeof branch);
     if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0 ||
-        (rr && record_route(sw, &in_d, &d, rrv, sizeof rrv) < 0))
+        (rr && record_route(sw, &in_d, &d, m->ruri.scheme == SIP_URI_SIPS, rrv,
+                            sizeof rrv) < 0))
         return -ENOBUFS;
     struct sip_hdr_edit edits[4];
     size_t ne = 0;

@@ -85,6 +85,7 @@ struct flow {
     bool connected, closing, counted;
     bool outbound;        /* opened by us (flow_connect) */
     bool last_words;      /* closing: ciphertext goes out only if the socket takes it now */
+    bool tls_up;          /* the handshake's end has been logged */
     uint8_t transport;    /* TRANSPORT_TCP or TRANSPORT_TLS */
     struct tls_conn *tls; /* TLS flows */
     uint64_t born_ms;     /* for the TLS handshake timeout */
@@ -587,6 +588,15 @@ static void tls_read(struct flow *f, const char *data, size_t len)
                          tls_conn_why(f->tls));
             flow_close(f, rc == -ECONNRESET ? "closed by peer" : tls_conn_why(f->tls));
             return;
+        }
+        if (!f->tls_up && tls_conn_ready(f->tls)) {
+            f->tls_up = true;
+            if (log_enabled(LOG_DEBUG)) {
+                char a[64], info[96];
+                log_debug("net", "tls flow %llx %s: %s", (unsigned long long)f->id,
+                          net_addr_str(&f->peer, a, sizeof a),
+                          tls_conn_info(f->tls, info, sizeof info));
+            }
         }
         deliver_stream(f);
         if (f->closing || !tls_conn_pending(f->tls)) {
@@ -1286,8 +1296,10 @@ void net_flow_close(struct net_worker *nw, uint64_t flow_id, bool graceful, cons
     f->draining = true;
     f->drain_until = clock_mono_ms() + DRAIN_MS;
     char a[64];
-    log_debug("net", "tcp flow %llx %s closing: %s", (unsigned long long)f->id,
-              net_addr_str(&f->peer, a, sizeof a), why);
+    log_debug("net", "%s flow %llx %s closing: %s", transport_name(f->transport),
+              (unsigned long long)f->id, net_addr_str(&f->peer, a, sizeof a), why);
+    if (f->tls)
+        tls_conn_shutdown(f->tls); /* close_notify goes out before the FIN (queued first) */
     if (uv_shutdown(&f->shutdown, (uv_stream_t *)&f->tcp, on_shutdown) < 0)
         flow_close(f, why);
 }

@@ -345,8 +345,22 @@ static int common_ctx(SSL_CTX *ctx, const struct config *cfg, char *err, size_t 
     return 0;
 }
 
+/* A file named by a key that cannot be read: say why in plain words. */
+static int unreadable(const char *what, const char *path, char *err, size_t errlen)
+{
+    if (access(path, R_OK) == 0)
+        return 0;
+    int e = errno;
+    snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
+    return -e;
+}
+
 static int load_cert(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errlen)
 {
+    int rc;
+    if ((rc = unreadable("tls.certificate:", cert, err, errlen)) < 0 ||
+        (rc = unreadable("tls.private_key:", key, err, errlen)) < 0)
+        return rc;
     if (!SSL_CTX_use_certificate_chain_file(ctx, cert))
         return fail_cfg(err, errlen, "tls.certificate:", cert);
     if (!SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM))
@@ -377,6 +391,8 @@ static int build(const struct config *cfg, bool serve, SSL_CTX **sctx_out, SSL_C
     SSL_CTX_set_verify(c, strcmp(cfg->tls.verify_server, "no") == 0 ? SSL_VERIFY_NONE
                                                                       : SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_default_verify_paths(c);
+    if (*cfg->tls.ca_file && (rc = unreadable("tls.ca_file:", cfg->tls.ca_file, err, errlen)) < 0)
+        goto fail;
     if (*cfg->tls.ca_file && !SSL_CTX_load_verify_locations(c, cfg->tls.ca_file, NULL)) {
         rc = fail_cfg(err, errlen, "tls.ca_file:", cfg->tls.ca_file);
         goto fail;
@@ -389,6 +405,8 @@ static int build(const struct config *cfg, bool serve, SSL_CTX **sctx_out, SSL_C
             goto fail;
         SSL_CTX_set_options(s, SSL_OP_CIPHER_SERVER_PREFERENCE);
         SSL_CTX_set_session_id_context(s, (const unsigned char *)"rtcd", 4);
+        /* resumption by stateless tickets only: no per-session memory on the server */
+        SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
         int mode = SSL_VERIFY_NONE;
         if (strcmp(cfg->tls.verify_client, "optional") == 0)
             mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;

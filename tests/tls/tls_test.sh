@@ -106,6 +106,19 @@ wait $BOB 2>/dev/null
 expect_eq "the MESSAGE came over bob's TLS registration flow" "GOT MESSAGE SIP/2.0/TLS" \
     "$(grep GOT "$T/bob.out")"
 
+# a sips: INVITE to bob (registered over TLS): both Record-Route entries are sips: (RFC 3261
+# §16.6 step 4) and it reaches him over his TLS flow
+$PROBE listen 127.0.0.1 15201 --user bob --seconds 15 >"$T/bob2.out" 2>&1 &
+BOB=$!
+track $BOB
+for i in $(seq 1 30); do grep -q REGISTERED "$T/bob2.out" && break; sleep 0.1; done
+r=$($PROBE invite 127.0.0.1 15201 --user alice --to sips:bob@localhost)
+expect_eq "sips: INVITE over TLS to a TLS-registered user: 200" "status=200" "$r"
+wait $BOB 2>/dev/null
+expect_match "sips: request gets sips: Record-Route entries" \
+    "^RR <sips:127.0.0.1:15201;lr;fl=l[0-9a-f]+>, <sips:127.0.0.1:15201;lr;fl=l[0-9a-f]+>$" \
+    "$(grep '^RR' "$T/bob2.out")"
+
 # carol: sipp UAS on TCP 15242 behind the TLS server on 15241; registered with a
 # ;transport=tls Contact, so rtcd opens the TLS connection and verifies it (test CA).
 sip_csv "$T/carol.csv" carol secret
@@ -115,7 +128,10 @@ timeout 40 sipp -sf "$SIPS/uas.xml" -s carol -t t1 -i 127.0.0.1 -p 15242 -m 1 \
 UAS=$!
 track $UAS
 sleep 0.3
-sippt regc "$SCEN/reg_ct.xml" carol 15252 -key ct "127.0.0.1:15241;transport=tls"
+# (registered over UDP: no connection of carol's is involved, only her Contact)
+timeout 20 sipp 127.0.0.1:15200 -sf "$SCEN/reg_ct.xml" -inf "$T/carol.csv" -t u1 -i 127.0.0.1 \
+    -p 15252 -key domain localhost -key expires 300 -key ct "127.0.0.1:15241;transport=tls" -m 1 \
+    -recv_timeout 5000 -nostdin -nr -trace_err -error_file "$T/regc.err" >"$T/regc.out" 2>&1
 expect_rc "callee registered with a ;transport=tls Contact" 0 $?
 sippt call "$SIPS/uac_call.xml" alice 15253 -s carol -d 200
 rc_uac=$?
@@ -150,6 +166,14 @@ timeout 30 sipp 127.0.0.1:15260 -sf "$SIPS/uac_message.xml" -inf "$T/dm.csv" -s 
 expect_rc "d: MESSAGE not delivered to a server whose certificate does not verify" 1 $?
 expect_match "d: the failed verification is logged" "tls to 127.0.0.1:15241: TLS handshake: certificate verify failed" \
     "$(grep 'tls to' "$T/d.log")"
+# a sips: request is not forwarded to a device reached only over UDP (RFC 3261 §26.2)
+sip_csv "$T/db.csv" bob secret
+timeout 20 sipp 127.0.0.1:15260 -sf "$SCEN/reg_ct.xml" -inf "$T/db.csv" -t u1 -i 127.0.0.1 -p 15264 \
+    -key domain localhost -key expires 300 -key ct "127.0.0.1:15265" -m 1 \
+    -recv_timeout 5000 -nostdin -nr >"$T/dbreg.out" 2>&1
+expect_rc "d: bob registered over UDP" 0 $?
+r=$($PROBE invite 127.0.0.1 15261 --user alice --to sips:bob@localhost)
+expect_eq "d: sips: INVITE to a UDP-only device: 480 at once (no branch over UDP)" "status=480" "$r"
 stop_pid "$RTCD_PID"
 expect_eq "rtcd d stops cleanly" 0 $?
 
@@ -209,4 +233,10 @@ out=$("$RTCD" --check --set tls.verify_client=required 2>&1)
 expect_match "--check: verify_client without ca_file is an error" "tls.verify_client: 'required' needs tls.ca_file" "$out"
 out=$("$RTCD" --check --set tls.min_version=1.1 2>&1)
 expect_match "--check: TLS 1.1 cannot be configured" "tls.min_version: '1.1': expected one of 1.2\|1.3" "$out"
+out=$("$RTCD" --check --set tls.certificate="$T/nope.pem" 2>&1)
+expect_match "--check: a certificate file that does not load is an error" "tls.certificate: $T/nope.pem: No such file" "$out"
+out=$("$RTCD" --check --set tls.certificate="$T/one.pem" --set tls.private_key="$T/two.key" 2>&1)
+expect_match "--check: a key that does not match is an error" "tls.private_key: .*mismatch" "$out"
+out=$("$RTCD" --check --set tls.certificate="$T/one.pem" --set tls.private_key="$T/one.key" 2>&1)
+expect_match "--check: a good certificate passes" "is valid" "$out"
 finish

@@ -16,7 +16,10 @@ library only; loopback only; every wait bounded).
   tlsprobe.py listen HOST PORT --user U --password P --seconds S
       registers U over TLS (Contact ;transport=tls, digest MD5), then waits on
       that connection for a request, answers it 200 and prints
-      "GOT METHOD VIA-TRANSPORT" (or "GOT nothing").
+      "GOT METHOD VIA-TRANSPORT" and "RR <Record-Route>" (or "GOT nothing").
+  tlsprobe.py invite HOST PORT --user U --password P --to URI
+      sends an INVITE to URI over TLS as U (answering a 407 with credentials);
+      prints "status=N" of the final response (0 when none came in 10 s).
 """
 import argparse, hashlib, random, re, socket, ssl, subprocess, sys, time
 
@@ -203,15 +206,47 @@ def cmd_listen(a):
         s.sendall(resp.encode())
         tp = vias[0].split()[0] if vias else "-"
         print(f"GOT {method} {tp}", flush=True)
+        for rr in re.findall(r"(?im)^Record-Route:\s*(.*)$", head):
+            print(f"RR {rr.strip()}", flush=True)
         time.sleep(0.5)
         return 0
     print("GOT nothing")
     return 1
 
 
+def cmd_invite(a):
+    s = connect(a.host, a.port)
+    rd = Reader(s)
+    port = s.getsockname()[1]
+    cid = tok()
+    ct = f"Contact: <sip:{a.user}@127.0.0.1:{port};transport=tls>\r\n"
+    s.sendall(request("INVITE", a.to, a.user, port, cid, 1, ct))
+    end = time.time() + 10
+    cseq = 1
+    while time.time() < end:
+        head, _ = rd.message(end - time.time())
+        st = status_of(head)
+        if st == 0:
+            break
+        if st < 200:
+            continue
+        if st == 407 and cseq == 1:
+            s.sendall(request("ACK", a.to, a.user, port, cid, 1))
+            chal = re.search(r"(?im)^Proxy-Authenticate:\s*(.*)$", head).group(1)
+            auth = "Proxy-Authorization: " + digest(a.user, a.password, "INVITE", a.to,
+                                                    chal) + "\r\n"
+            cseq = 2
+            s.sendall(request("INVITE", a.to, a.user, port, cid, 2, ct + auth))
+            continue
+        print(f"status={st}")
+        return 0 if st == 200 else 1
+    print("status=0")
+    return 1
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["options", "hup", "slow", "listen"])
+    p.add_argument("cmd", choices=["options", "hup", "slow", "listen", "invite"])
     p.add_argument("host")
     p.add_argument("port", type=int)
     p.add_argument("--cert")
@@ -223,9 +258,10 @@ def main():
     p.add_argument("--user", default="bob")
     p.add_argument("--password", default="secret")
     p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--to")
     a = p.parse_args()
     return {"options": cmd_options, "hup": cmd_hup, "slow": cmd_slow,
-            "listen": cmd_listen}[a.cmd](a)
+            "listen": cmd_listen, "invite": cmd_invite}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -231,8 +231,9 @@ static void test_bad_files(void **state)
     struct tls_server *t = NULL;
     snprintf(set, sizeof set, "tls.certificate=%s/nope.pem", dir);
     assert_int_equal(config_set(&c, set, err, sizeof err), 0);
-    assert_int_equal(tls_server_new(&t, &c, true, err, sizeof err), -EINVAL);
+    assert_int_equal(tls_server_new(&t, &c, true, err, sizeof err), -ENOENT);
     assert_non_null(strstr(err, "tls.certificate:"));
+    assert_non_null(strstr(err, "No such file"));
     assert_null(t);
     /* a certificate file given as the key */
     snprintf(set, sizeof set, "tls.certificate=%s/tls/cert.pem", dir);
