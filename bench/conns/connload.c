@@ -1,10 +1,13 @@
 /*
- * connload — the client side of bench/conns.sh: opens N SIP connections (TCP
- * or TLS) from one local address, REGISTERs a user on each (digest MD5), then
- * holds them idle, sending an RFC 5626 CRLFCRLF keep-alive on every
- * connection once per interval (spread evenly) and reading the CRLF pongs.
+ * connload — the client side of bench/conns.sh: opens N SIP connections (TCP,
+ * TLS or WebSocket) from one local address, REGISTERs a user on each (digest
+ * MD5), then holds them idle, sending a keep-alive on every connection once per
+ * interval (spread evenly) and reading the answers: an RFC 5626 CRLFCRLF (CRLF
+ * pong) on TCP/TLS, a WebSocket ping frame (pong frame) with --ws, which also
+ * answers the server's pings. --ws PATH upgrades to SIP over WebSocket (RFC
+ * 7118, subprotocol sip) at PATH first.
  *
- *   connload --server IP:PORT [--tls] --local IP --count N --first K
+ *   connload --server IP:PORT [--tls] [--ws PATH] --local IP --count N --first K
  *            [--prefix u] [--password secret] [--domain localhost]
  *            [--keepalive S] [--hold S] [--ready FILE] [--stop FILE]
  *
@@ -38,7 +41,11 @@ struct conn {
     int fd;
     SSL *ssl;
     bool dead;
+    uint16_t rlen;      /* --ws: bytes of a partial frame in rbuf */
+    uint8_t rbuf[256];
 };
+
+static bool ws_mode;
 
 static double now_s(void)
 {
@@ -85,9 +92,105 @@ static ssize_t c_read(struct conn *c, char *buf, size_t cap)
     return r <= 0 ? -1 : r;
 }
 
+/* --ws: one masked client frame (RFC 6455 §5.2: FIN, opcode, mask, length). */
+static int ws_write(struct conn *c, int opcode, const char *data, size_t len)
+{
+    uint8_t f[4200];
+    size_t h = 0;
+    if (len > sizeof f - 14)
+        return -1;
+    f[h++] = (uint8_t)(0x80 | opcode);
+    if (len < 126) {
+        f[h++] = (uint8_t)(0x80 | len);
+    } else {
+        f[h++] = 0x80 | 126;
+        f[h++] = (uint8_t)(len >> 8);
+        f[h++] = (uint8_t)len;
+    }
+    uint8_t mask[4];
+    uint32_t m = (uint32_t)random();
+    memcpy(mask, &m, 4);
+    memcpy(f + h, mask, 4);
+    h += 4;
+    for (size_t i = 0; i < len; i++)
+        f[h + i] = (uint8_t)data[i] ^ mask[i & 3];
+    return c_write(c, (const char *)f, h + len);
+}
+
+/* --ws: reads one whole frame (blocking); returns its opcode, payload into buf. */
+static int ws_read_frame(struct conn *c, char *buf, size_t cap, size_t *len)
+{
+    uint8_t h[10];
+    size_t got = 0, need = 2;
+    while (got < need) {
+        ssize_t r = c_read(c, (char *)h + got, need - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+        if (got == 2 && (h[1] & 0x7f) == 126)
+            need = 4;
+        else if (got == 2 && (h[1] & 0x7f) == 127)
+            return -1; /* nothing this big here */
+    }
+    size_t n = h[1] & 0x7f;
+    if (n == 126)
+        n = ((size_t)h[2] << 8) | h[3];
+    if (n >= cap)
+        return -1;
+    size_t off = 0;
+    while (off < n) {
+        ssize_t r = c_read(c, buf + off, n - off);
+        if (r <= 0)
+            return -1;
+        off += (size_t)r;
+    }
+    buf[n] = 0;
+    *len = n;
+    return h[0] & 0x0f;
+}
+
+/* --ws: the HTTP upgrade to SIP over WebSocket. 0 or -1. */
+static int ws_upgrade(struct conn *c, const char *host, const char *path)
+{
+    char req[512], buf[2048];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n\r\n",
+                     path, host);
+    if (c_write(c, req, (size_t)n) < 0)
+        return -1;
+    size_t len = 0;
+    while (len + 1 < sizeof buf) {
+        ssize_t r = c_read(c, buf + len, 1); /* byte by byte: the frames follow at once */
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+        buf[len] = 0;
+        if (len >= 4 && !memcmp(buf + len - 4, "\r\n\r\n", 4))
+            return strncmp(buf, "HTTP/1.1 101", 12) == 0 ? 0 : -1;
+    }
+    return -1;
+}
+
 /* Reads one response (headers; bodies are empty here). Returns the status or -1. */
 static int read_response(struct conn *c, char *buf, size_t cap)
 {
+    if (ws_mode) {
+        for (;;) {
+            size_t n;
+            int op = ws_read_frame(c, buf, cap, &n);
+            if (op < 0)
+                return -1;
+            if (op != 1 && op != 2)
+                continue; /* a ping before the answer: not expected, skipped */
+            int st = 0;
+            if (sscanf(buf, "SIP/2.0 %d", &st) != 1)
+                return -1;
+            if (st != 100)
+                return st;
+        }
+    }
     size_t len = 0;
     while (len + 1 < cap) {
         ssize_t r = c_read(c, buf + len, cap - 1 - len);
@@ -150,10 +253,12 @@ static int do_register(struct conn *c, const char *user, const char *pw, const c
                          "Contact: <sip:%s@%s:%u;transport=%s>\r\n"
                          "Expires: 3600\r\n%s"
                          "Content-Length: 0\r\n\r\n",
-                         domain, tls ? "TLS" : "TCP", local, port, r, round, user, domain, r,
-                         user, domain, r, port, round + 1, user, local, port,
-                         tls ? "tls" : "tcp", auth);
-        if (c_write(c, msg, (size_t)n) < 0)
+                         domain, ws_mode ? (tls ? "WSS" : "WS") : (tls ? "TLS" : "TCP"),
+                         ws_mode ? "connload.invalid" : local, port, r, round, user, domain, r,
+                         user, domain, r, port, round + 1, user,
+                         ws_mode ? "connload.invalid" : local, port,
+                         ws_mode ? "ws" : (tls ? "tls" : "tcp"), auth);
+        if ((ws_mode ? ws_write(c, 1, msg, (size_t)n) : c_write(c, msg, (size_t)n)) < 0)
             return -1;
         int st = read_response(c, buf, sizeof buf);
         if (st == 200)
@@ -179,6 +284,38 @@ static int do_register(struct conn *c, const char *user, const char *pw, const c
                  user, realm, nonce, uri, resp, r);
     }
     return -1;
+}
+
+/*
+ * --ws, idle loop: the frames in data (kept across reads in c->rbuf): pongs are
+ * counted, the server's pings answered with a pong of the same payload.
+ */
+static long ws_frames(struct conn *c, const char *data, size_t len)
+{
+    long pongs = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (c->rlen < sizeof c->rbuf)
+            c->rbuf[c->rlen++] = (uint8_t)data[i];
+        for (;;) {
+            if (c->rlen < 2)
+                break;
+            size_t n = c->rbuf[1] & 0x7f;
+            if (n >= 126 || c->rlen > sizeof c->rbuf - 1) {
+                c->rlen = 0; /* nothing that long is expected while idle: dropped */
+                break;
+            }
+            if (c->rlen < 2 + n)
+                break;
+            int op = c->rbuf[0] & 0x0f;
+            if (op == 0xA)
+                pongs++;
+            else if (op == 0x9)
+                ws_write(c, 0xA, (const char *)c->rbuf + 2, n);
+            memmove(c->rbuf, c->rbuf + 2 + n, c->rlen - 2 - n);
+            c->rlen = (uint16_t)(c->rlen - 2 - n);
+        }
+    }
+    return pongs;
 }
 
 static int open_conn(struct conn *c, SSL_CTX *ctx, const struct sockaddr_in *srv,
@@ -216,7 +353,7 @@ static void close_conn(struct conn *c)
 int main(int argc, char **argv)
 {
     const char *server = NULL, *local_ip = "127.0.0.1", *prefix = "u", *pw = "secret";
-    const char *domain = "localhost", *ready = NULL, *stop = NULL;
+    const char *domain = "localhost", *ready = NULL, *stop = NULL, *ws_path = NULL;
     int count = 100, first = 1;
     double ka = 30, hold = 120;
     bool tls = false;
@@ -236,10 +373,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--hold")) hold = atof(v);
         else if (!strcmp(a, "--ready")) ready = v;
         else if (!strcmp(a, "--stop")) stop = v;
+        else if (!strcmp(a, "--ws")) ws_path = v;
         else { fprintf(stderr, "connload: unknown option %s\n", a); return 2; }
     }
     if (!server || count <= 0 || count > 18000 || ka <= 0 || hold <= 0 || hold > 3600) {
-        fprintf(stderr, "usage: connload --server IP:PORT [--tls] --local IP --count N(<=18000) "
+        fprintf(stderr, "usage: connload --server IP:PORT [--tls] [--ws PATH] --local IP --count N(<=18000) "
                         "--first K [--keepalive S] [--hold S(<=3600)] [--ready F] [--stop F]\n");
         return 2;
     }
@@ -254,6 +392,7 @@ int main(int argc, char **argv)
         return 2;
     srv.sin_port = htons((uint16_t)atoi(colon + 1));
     srandom((unsigned)getpid());
+    ws_mode = ws_path != NULL;
 
     SSL_CTX *ctx = NULL;
     if (tls) {
@@ -271,6 +410,7 @@ int main(int argc, char **argv)
         snprintf(user, sizeof user, "%s%05d", prefix, first + i);
         cs[i].fd = -1;
         if (open_conn(&cs[i], ctx, &srv, &local) < 0 ||
+            (ws_mode && ws_upgrade(&cs[i], server, ws_path) < 0) ||
             do_register(&cs[i], user, pw, domain, local_ip, tls) < 0) {
             failed++;
             close_conn(&cs[i]);
@@ -303,7 +443,7 @@ int main(int argc, char **argv)
         while (next <= t) {
             struct conn *c = &cs[cursor];
             if (!c->dead) {
-                if (c_write(c, "\r\n\r\n", 4) == 0)
+                if ((ws_mode ? ws_write(c, 9, "ka", 2) : c_write(c, "\r\n\r\n", 4)) == 0)
                     pings++;
             }
             cursor = (cursor + 1) % count;
@@ -330,6 +470,10 @@ int main(int argc, char **argv)
                     closed++;
                     close_conn(&cs[i]);
                     break;
+                }
+                if (ws_mode) {
+                    pongs += ws_frames(&cs[i], buf, (size_t)got);
+                    continue;
                 }
                 for (ssize_t k = 0; k + 1 < got; k++)
                     if (buf[k] == '\r' && buf[k + 1] == '\n')
