@@ -24,6 +24,7 @@
 # beside this configuration, which bench/conns/kamailio.cfg does not have yet.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT=$PWD
 BIN=${BUILD:-$ROOT/build-bench}
 CLIENT=${CLIENT:-$BIN/bench/conns/connload}
@@ -45,31 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'trap - TERM INT; cleanup; exit 143' TERM INT
-log() { echo "  $*" >&2; }
 
-tree_pids() {
-    local p
-    echo "$1"
-    for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree_pids "$p"; done
-}
-cpu_ticks() {
-    local sum=0 p f
-    for p in $(tree_pids "$1"); do
-        f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        f=${f##*) }
-        set -- $f
-        sum=$((sum + ${12} + ${13}))
-    done
-    echo "$sum"
-}
-mem_kb() {
-    local sum=0 p v
-    for p in $(tree_pids "$1"); do
-        v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
-        sum=$((sum + ${v:-0}))
-    done
-    echo "$sum"
-}
 # busy ticks of the whole machine (all cores) from /proc/stat
 machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 

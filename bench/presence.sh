@@ -16,6 +16,7 @@
 # generator shares the machine's cores with the server.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT=$PWD
 BIN=${BUILD:-$ROOT/build-bench}
 USERS=${USERS:-10000}
@@ -37,11 +38,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'trap - TERM INT; cleanup; exit 143' TERM INT
 
-tree_pids() {
-    local p
-    echo "$1"
-    for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree_pids "$p"; done
-}
 
 wait_port() { # PORT PID LOG
     local i

@@ -40,6 +40,7 @@
 # figures are the ones to compare.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT=$PWD
 SCEN=$ROOT/tests/sip/scenarios
 STEP_SECS=${STEP_SECS:-4}
@@ -63,7 +64,6 @@ trap cleanup EXIT
 # interrupted: stop what we started (sipp runs inside $(...) are in our process group)
 trap 'trap - TERM INT; cleanup; kill -TERM -- -$$ 2>/dev/null; exit 143' TERM INT
 
-log() { echo "  $*" >&2; }
 
 # users_file FILE — "name password" lines of every benchmark user.
 users_file() {
@@ -79,36 +79,8 @@ reg_csv() {
 
 one_csv() { printf 'SEQUENTIAL\n%s;[authentication username=%s password=%s]\n' "$2" "$2" "$3" >"$1"; }
 
-# tree_pids PID — PID and all its descendants.
-tree_pids() {
-    local p
-    echo "$1"
-    for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree_pids "$p"; done
-}
 
-# cpu_ticks PID — utime + stime (clock ticks) summed over the process tree
-# (each process's own fields include all its threads).
-cpu_ticks() {
-    local sum=0 p f
-    for p in $(tree_pids "$1"); do
-        f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        f=${f##*) }
-        # fields after "comm": state is 3rd overall -> index 0 here; utime 14, stime 15
-        set -- $f
-        sum=$((sum + ${12} + ${13}))
-    done
-    echo "$sum"
-}
 
-# mem_kb PID — sum of Pss (kB) over the process tree.
-mem_kb() {
-    local sum=0 p v
-    for p in $(tree_pids "$1"); do
-        v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
-        sum=$((sum + ${v:-0}))
-    done
-    echo "$sum"
-}
 
 # sipp_run NAME RATE COUNT SCENARIO CSV [args] — one bounded client run.
 # Prints "ok|fail completed failed seconds".

@@ -22,6 +22,7 @@
 # Same setting as bench/sip.sh: auth.challenge = register, one worker / one child.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT=$PWD
 BUILD=${BUILD:-$ROOT/build-bench}
 SCEN=$ROOT/tests/sip/scenarios
@@ -39,7 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'trap - TERM INT; cleanup; exit 143' TERM INT
-log() { echo "  $*" >&2; }
 
 command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
     { echo "sipinstr: valgrind is not installed" >&2; exit 1; }
