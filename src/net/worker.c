@@ -135,6 +135,9 @@ int worker_pool_start(struct worker_pool **out, unsigned n, const struct worker_
             pthread_mutex_destroy(&w->lock);
             break;
         }
+        char name[16]; /* "rtcd-w0": what top -H and perf show for the thread */
+        snprintf(name, sizeof name, "rtcd-w%u", spawned % 1000u);
+        pthread_setname_np(w->thread, name);
     }
     pthread_mutex_lock(&p->lock);
     while (p->started < spawned)

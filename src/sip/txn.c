@@ -1,10 +1,11 @@
 /*
  * sip/txn — client and server transactions, RFC 3261 §17 and RFC 6026.
  *
- * One table per worker: a map from the matching key to the transaction, and a
- * binary heap of transactions ordered by their next timer (each has at most
- * two: a retransmission timer and an end timer; the heap is keyed by the
- * earlier). Timer names in comments are those of RFC 3261.
+ * One table per worker: a map from the matching key to the transaction, and
+ * timer queues (base/tq.h) holding each transaction's two timers, its
+ * retransmission timer and its end timer — FIFO lists per duration, so that
+ * starting, stopping and firing are O(1) however many transactions are live.
+ * Timer names in comments are those of RFC 3261.
  */
 #include "sip/txn.h"
 
@@ -15,9 +16,9 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "base/tq.h"
 
 #define KEY_MAX 1024
-#define NO_HEAP SIZE_MAX
 #define MAX_ACK 4096
 
 struct txn {
@@ -38,7 +39,7 @@ struct txn {
     bool msg_freed;       /* server non-INVITE after its final response: req and msg gone */
     uint64_t t_retx, t_end; /* absolute ms, 0 = not set */
     uint32_t interval;
-    size_t heap_idx;
+    struct tq_node n_retx, n_end; /* t_retx and t_end in the table's queues */
     void *user;
 };
 
@@ -48,90 +49,34 @@ struct txn_table {
     struct sip_limits lim;
     size_t max_txns;
     struct map *map;
-    struct txn **heap;
-    size_t nheap, capheap;
+    struct tq timers;
     struct txn_stats st;
 };
 
-/* ---- heap ---- */
+/* ---- timers ---- */
 
-static uint64_t deadline(const struct txn *t)
+enum { TIMER_RETX, TIMER_END }; /* tq_node tags */
+#define OWNER(node, field) ((struct txn *)((char *)(node) - offsetof(struct txn, field)))
+
+static void timer_sync(struct tq *q, struct tq_node *n, uint64_t at, uint64_t now)
 {
-    if (!t->t_retx)
-        return t->t_end;
-    if (!t->t_end)
-        return t->t_retx;
-    return t->t_retx < t->t_end ? t->t_retx : t->t_end;
+    if (!at)
+        tq_del(q, n);
+    else if (!tq_queued(n) || n->at != at)
+        tq_add(q, n, now, at);
 }
 
-static void heap_swap(struct txn_table *tt, size_t a, size_t b)
+/* Puts t's timers where t_retx and t_end say, after they changed. */
+static void timers_update(struct txn_table *tt, struct txn *t, uint64_t now)
 {
-    struct txn *x = tt->heap[a];
-    tt->heap[a] = tt->heap[b];
-    tt->heap[b] = x;
-    tt->heap[a]->heap_idx = a;
-    tt->heap[b]->heap_idx = b;
+    timer_sync(&tt->timers, &t->n_retx, t->t_retx, now);
+    timer_sync(&tt->timers, &t->n_end, t->t_end, now);
 }
 
-static void heap_up(struct txn_table *tt, size_t i)
+static void timers_stop(struct txn_table *tt, struct txn *t)
 {
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (deadline(tt->heap[p]) <= deadline(tt->heap[i]))
-            break;
-        heap_swap(tt, p, i);
-        i = p;
-    }
-}
-
-static void heap_down(struct txn_table *tt, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < tt->nheap && deadline(tt->heap[l]) < deadline(tt->heap[m]))
-            m = l;
-        if (r < tt->nheap && deadline(tt->heap[r]) < deadline(tt->heap[m]))
-            m = r;
-        if (m == i)
-            return;
-        heap_swap(tt, i, m);
-        i = m;
-    }
-}
-
-static void heap_remove(struct txn_table *tt, struct txn *t)
-{
-    size_t i = t->heap_idx;
-    if (i == NO_HEAP)
-        return;
-    t->heap_idx = NO_HEAP;
-    tt->nheap--;
-    if (i == tt->nheap)
-        return;
-    tt->heap[i] = tt->heap[tt->nheap];
-    tt->heap[i]->heap_idx = i;
-    heap_down(tt, i);
-    heap_up(tt, i);
-}
-
-/* Puts t where its timers say, after they changed. 0 or -ENOMEM (t then has no timer). */
-static int heap_update(struct txn_table *tt, struct txn *t)
-{
-    heap_remove(tt, t);
-    if (!deadline(t))
-        return 0;
-    if (tt->nheap == tt->capheap) {
-        size_t cap = tt->capheap ? tt->capheap * 2 : 64;
-        struct txn **h = realloc(tt->heap, cap * sizeof *h);
-        if (!h)
-            return -ENOMEM;
-        tt->heap = h;
-        tt->capheap = cap;
-    }
-    t->heap_idx = tt->nheap;
-    tt->heap[tt->nheap++] = t;
-    heap_up(tt, t->heap_idx);
-    return 0;
+    tq_del(&tt->timers, &t->n_retx);
+    tq_del(&tt->timers, &t->n_end);
 }
 
 /* ---- keys ---- */
@@ -224,7 +169,7 @@ static void terminate(struct txn *t)
     if (!tt)
         return;
     t->state = TXN_TERMINATED;
-    heap_remove(tt, t);
+    timers_stop(tt, t);
     if (t->in_map) {
         map_del_str(tt->map, buf_str(&t->key));
         t->in_map = false;
@@ -244,7 +189,8 @@ static struct txn *txn_alloc(struct txn_table *tt, bool server)
     t->refs = 1; /* the table's */
     t->tt = tt;
     t->server = server;
-    t->heap_idx = NO_HEAP;
+    tq_node_init(&t->n_retx, TIMER_RETX);
+    tq_node_init(&t->n_end, TIMER_END);
     buf_init(&t->key, KEY_MAX);
     buf_init(&t->req, 0);
     buf_init(&t->last, 0);
@@ -335,7 +281,7 @@ static void server_retransmission(struct txn_table *tt, struct txn *t, const str
                 return;
             }
             t->t_end = now + tt->tm.t4;
-            heap_update(tt, t);
+            timers_update(tt, t, now);
         } else if (t->state == TXN_ACCEPTED && tt->tu.ack) {
             /* an ACK for the 2xx that reused the INVITE's branch: end to end */
             tt->tu.ack(tt->tu.ctx, m, rx);
@@ -382,7 +328,7 @@ int txn_respond(struct txn *t, uint16_t status, const char *data, size_t len, ui
         if (t->state != TXN_ACCEPTED) {
             t->state = TXN_ACCEPTED; /* Timer L */
             t->t_end = now + 64 * (uint64_t)tt->tm.t1;
-            heap_update(tt, t);
+            timers_update(tt, t, now);
         }
         return rc;
     }
@@ -402,7 +348,7 @@ int txn_respond(struct txn *t, uint16_t status, const char *data, size_t len, ui
          * nobody is looking at it any more (see txn_unref) */
         t->shrink = true;
     }
-    heap_update(tt, t);
+    timers_update(tt, t, now);
     return rc;
 }
 
@@ -454,7 +400,7 @@ int txn_client_new(struct txn_table *tt, struct txn **out, const struct net_dest
         t->t_retx = now + t->interval;
     }
     t->t_end = now + 64 * (uint64_t)tt->tm.t1; /* Timer B / F */
-    heap_update(tt, t);
+    timers_update(tt, t, now);
     tt->st.client_created++;
     tt->st.live++;
     *out = t;
@@ -537,7 +483,7 @@ static void client_response(struct txn_table *tt, struct txn *t, const struct si
                 t->t_end = t->reliable ? now : now + tt->tm.t4; /* Timer K */
             }
         }
-        heap_update(tt, t);
+        timers_update(tt, t, now);
         break;
     case TXN_ACCEPTED:
         pass = st >= 200 && st < 300; /* 2xx retransmissions go to the user */
@@ -568,6 +514,7 @@ int txn_table_new(struct txn_table **out, const struct txn_timers *timers,
     struct txn_table *tt = calloc(1, sizeof *tt);
     if (!tt)
         return -ENOMEM;
+    tq_init(&tt->timers);
     if (map_new(&tt->map, MAP_KEY_STR, 1024) < 0) {
         free(tt);
         return -ENOMEM;
@@ -593,7 +540,6 @@ void txn_table_free(struct txn_table *tt)
         terminate(t);
     }
     map_free(tt->map);
-    free(tt->heap);
     free(tt);
 }
 
@@ -666,18 +612,19 @@ static void fire(struct txn_table *tt, struct txn *t, uint64_t now)
     }
     t->interval = next;
     t->t_retx = now + next;
-    heap_update(tt, t);
+    timers_update(tt, t, now);
 }
 
 void txn_table_tick(struct txn_table *tt, uint64_t now)
 {
-    while (tt->nheap && deadline(tt->heap[0]) <= now)
-        fire(tt, tt->heap[0], now);
+    struct tq_node *n;
+    while ((n = tq_pop(&tt->timers, now)))
+        fire(tt, n->tag == TIMER_END ? OWNER(n, n_end) : OWNER(n, n_retx), now);
 }
 
 uint64_t txn_table_next(const struct txn_table *tt)
 {
-    return tt->nheap ? deadline(tt->heap[0]) : UINT64_MAX;
+    return tq_next(&tt->timers);
 }
 
 void txn_table_stats(const struct txn_table *tt, struct txn_stats *out)

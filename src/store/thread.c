@@ -332,6 +332,7 @@ int store_thread_start(struct store_thread **out, struct store *s, struct store_
         free(t);
         return -rc;
     }
+    pthread_setname_np(t->thread, "rtcd-store");
     *out = t;
     return 0;
 }
