@@ -18,7 +18,7 @@
 # REGISTER only (rtcd: auth.challenge = register) and know the users
 # u000001..u100000, alice, bob and carol, all with password "secret".
 #
-# Figures (each sipp run bounded in count and time; whole run ~4 min/server):
+# Figures (each sipp run bounded in count and time; whole run ~7 min/server):
 #   mem   RSS growth per registered user: 100,000 distinct users registered
 #         with reg.xml (one CSV line each), read MEM_SETTLE (45) s after the last
 #         one, when their transactions (Timer J, 32 s) have ended; memory is the sum of Pss over the
@@ -31,7 +31,9 @@
 #   msg   MESSAGE/s (to a sipp registered as carol) at zero failures
 #   cpu   the server's CPU time (utime + stime of every process and thread
 #         of the server, /proc/PID/stat) per REGISTER, per call and per
-#         MESSAGE at a fixed offered rate (FIXED_RATE/s for FIXED_SECS s)
+#         MESSAGE at a fixed offered rate (FIXED_RATE/s for FIXED_SECS s),
+#         from a quiet server to TAIL_SECS (35) s after the last request (the
+#         phase's transactions end within Timer J), less the idle rate
 # Rate search: offered rates 250, 500, 1000, 2000, 4000, 8000 until one
 # fails, then two bisection steps; each step offers STEP_SECS seconds of
 # load. The figure is the achieved rate (completed / wall time) of the best
@@ -50,6 +52,9 @@ NUSERS=${NUSERS:-100000}
 MEM_RATE=${MEM_RATE:-2500}
 MEM_SETTLE=${MEM_SETTLE:-45}
 MAX_RATE=${MAX_RATE:-8000}
+IDLE_SECS=${IDLE_SECS:-5}
+TAIL_SECS=${TAIL_SECS:-35}
+QUIET_MAX=${QUIET_MAX:-90}
 LOCAL_IP=127.0.0.1
 P_UAC=15120 P_UAS_CALL=15121 P_UAS_MSG=15122 P_REG=15123
 T=$(mktemp -d "${TMPDIR:-/tmp}/rtcd-bench-sip.XXXXXX")
@@ -169,22 +174,51 @@ search() {
 
 # cpu_per NAME SCENARIO CSV [args] — server CPU us per completed call at
 # FIXED_RATE for FIXED_SECS; prints "US_PER_CALL COMPLETED FAILED".
+# Each phase is charged with its own work and nothing else: it starts when the
+# server has gone quiet after the previous phase (the rate searches leave tens of
+# thousands of transactions that end 32 s later, RFC 3261 Timer J), and it ends
+# TAIL_SECS after the last request, so the phase's own transactions' ends are
+# counted; the server's idle CPU rate, measured just before, is taken off.
 cpu_per() {
     local name=$1 scen=$2 csv=$3
     shift 3
-    local c0 c1 r st succ nfail secs hz
+    local c0 c1 i0 i1 t0 t1 r st succ nfail secs hz idle_ms
     hz=$(getconf CLK_TCK)
-    sleep 1
+    wait_quiet "$SERVER_PID"
+    i0=$(cpu_ticks "$SERVER_PID")
+    sleep "$IDLE_SECS"
+    i1=$(cpu_ticks "$SERVER_PID")
+    t0=$(date +%s.%N)
     c0=$(cpu_ticks "$SERVER_PID")
     r=$(sipp_run "$name" "$FIXED_RATE" $((FIXED_RATE * FIXED_SECS)) "$scen" "$csv" "$@")
+    sleep "$TAIL_SECS"
     c1=$(cpu_ticks "$SERVER_PID")
+    t1=$(date +%s.%N)
     read -r st succ nfail secs <<<"$r"
-    log "$name at $FIXED_RATE/s: $st, $succ completed, $nfail failed, server CPU $(((c1 - c0) * 1000 / hz)) ms"
+    idle_ms=$(awk -v d=$((i1 - i0)) -v hz="$hz" -v s="$IDLE_SECS" -v a="$t0" -v b="$t1" \
+        'BEGIN { printf "%.0f", d * 1000 / hz / s * (b - a) }')
+    log "$name at $FIXED_RATE/s: $st, $succ completed, $nfail failed, server CPU $(((c1 - c0) * 1000 / hz)) ms" \
+        "in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s, of which idle ${idle_ms} ms"
     if [ "$succ" -gt 0 ]; then
-        echo "$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$succ" 'BEGIN { printf "%.1f", d * 1000000 / hz / n }') $succ $nfail"
+        echo "$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$succ" -v idle="$idle_ms" \
+            'BEGIN { v = (d * 1000 / hz - idle) * 1000 / n; printf "%.1f", v < 0 ? 0 : v }') $succ $nfail"
     else
         echo "- 0 $nfail"
     fi
+}
+
+# wait_quiet PID — until the server used at most one clock tick in a 2 s
+# window (at most QUIET_MAX s).
+wait_quiet() {
+    local a b waited=0
+    while [ "$waited" -lt "$QUIET_MAX" ]; do
+        a=$(cpu_ticks "$1")
+        sleep 2
+        b=$(cpu_ticks "$1")
+        waited=$((waited + 2))
+        [ $((b - a)) -le 1 ] && break
+    done
+    log "quiet after ${waited} s"
 }
 
 # measure NAME PID ADDR — every figure for one running server.
