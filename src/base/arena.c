@@ -61,11 +61,23 @@ void arena_free(struct arena *a)
 void arena_reset(struct arena *a)
 {
     struct chunk *c = a->head;
-    while (c && c->next) {
-        struct chunk *n = c->next;
-        a->total -= c->size;
-        free(c);
-        c = n;
+    if (c && c->next) {
+        size_t total = a->total;
+        while (c && c->next) {
+            struct chunk *n = c->next;
+            a->total -= c->size;
+            free(c);
+            c = n;
+        }
+        /* c is the first chunk; grow it to the high-water mark when that is modest */
+        if (total <= ARENA_KEEP_MAX && total > c->size) {
+            struct chunk *big = chunk_new(total);
+            if (big) {
+                a->total += total - c->size;
+                free(c);
+                c = big;
+            }
+        }
     }
     a->head = c;
     if (c)

@@ -19,7 +19,15 @@ struct arena;
 int arena_new(struct arena **out, size_t chunk_size, size_t max);
 /* Frees every chunk and the arena itself. NULL is fine. */
 void arena_free(struct arena *a);
-/* Forgets every allocation; keeps the first chunk for reuse, frees the rest. */
+/*
+ * Forgets every allocation and keeps one chunk for reuse. When the arena had
+ * grown past one chunk, the chunks are replaced by a single one as large as
+ * all of them (up to ARENA_KEEP_MAX bytes), so that an arena reset per
+ * message settles at its high-water mark instead of allocating and freeing a
+ * second chunk every time (which made malloc grow and shrink its heap: one
+ * mprotect per message). Beyond ARENA_KEEP_MAX it keeps the first chunk only.
+ */
+#define ARENA_KEEP_MAX (256u * 1024)
 void arena_reset(struct arena *a);
 
 /*

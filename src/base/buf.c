@@ -76,6 +76,30 @@ int buf_append_u64(struct buf *b, uint64_t v)
     return buf_append(b, d + i, sizeof d - i);
 }
 
+int buf_append_hex(struct buf *b, uint64_t v, unsigned width)
+{
+    static const char hex[] = "0123456789abcdef";
+    char d[64];
+    size_t i = sizeof d;
+    if (width > sizeof d)
+        return -EINVAL;
+    do {
+        d[--i] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    while (sizeof d - i < width)
+        d[--i] = '0';
+    return buf_append(b, d + i, sizeof d - i);
+}
+
+int buf_nul(struct buf *b)
+{
+    int rc = buf_append_byte(b, 0);
+    if (rc == 0)
+        b->len--;
+    return rc;
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;

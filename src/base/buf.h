@@ -34,6 +34,15 @@ int buf_append_str(struct buf *b, str s);
 int buf_append_byte(struct buf *b, uint8_t c);
 /* Appends v in decimal (the hot paths' alternative to buf_printf "%u"). */
 int buf_append_u64(struct buf *b, uint64_t v);
+/* Appends v in lower-case hex, zero-padded to width digits (0: as many as needed). */
+int buf_append_hex(struct buf *b, uint64_t v, unsigned width);
+/* Ends the content with a NUL that len does not count (for C-string users). 0, -ENOBUFS, -ENOMEM. */
+int buf_nul(struct buf *b);
+/* A buffer over caller storage of cap bytes: it never reallocates (max = cap); never buf_free it. */
+static inline struct buf buf_over(void *p, size_t cap)
+{
+    return (struct buf){ (uint8_t *)p, 0, cap, cap };
+}
 /* printf-style append. 0, -ENOBUFS, -ENOMEM, -EINVAL (format error). */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first n bytes (all of them when n >= len). */

@@ -92,24 +92,27 @@ static void local_addr_text(struct sip_worker *sw, enum transport tp, int family
 static void flow_token(const struct net_dest *d, char *out, size_t cap)
 {
     bool tls = d->transport == TRANSPORT_TLS;
+    struct buf b = buf_over(out, cap);
     if (d->transport != TRANSPORT_UDP && d->flow_id) {
-        snprintf(out, cap, "%c%llx", tls ? 'l' : 't', (unsigned long long)d->flow_id);
-        return;
-    }
-    const uint8_t *a;
-    size_t n;
-    uint16_t port = net_addr_port(&d->addr);
-    if (d->addr.ss_family == AF_INET) {
-        a = (const uint8_t *)&((const struct sockaddr_in *)&d->addr)->sin_addr;
-        n = 4;
+        buf_append_byte(&b, tls ? 'l' : 't');
+        buf_append_hex(&b, d->flow_id, 0);
     } else {
-        a = ((const struct sockaddr_in6 *)&d->addr)->sin6_addr.s6_addr;
-        n = 16;
+        const uint8_t *a;
+        size_t n;
+        if (d->addr.ss_family == AF_INET) {
+            a = (const uint8_t *)&((const struct sockaddr_in *)&d->addr)->sin_addr;
+            n = 4;
+        } else {
+            a = ((const struct sockaddr_in6 *)&d->addr)->sin6_addr.s6_addr;
+            n = 16;
+        }
+        buf_append_byte(&b, d->transport == TRANSPORT_UDP ? 'u' : tls ? 's' : 'c');
+        for (size_t i = 0; i < n; i++)
+            buf_append_hex(&b, a[i], 2);
+        buf_append_hex(&b, net_addr_port(&d->addr), 4);
     }
-    size_t o = (size_t)snprintf(out, cap, d->transport == TRANSPORT_UDP ? "u" : tls ? "s" : "c");
-    for (size_t i = 0; i < n && o + 3 < cap; i++)
-        o += (size_t)snprintf(out + o, cap - o, "%02x", a[i]);
-    snprintf(out + o, cap - o, "%04x", port);
+    if (buf_nul(&b) < 0 && cap)
+        out[0] = '\0'; /* cannot happen with the callers' 48 bytes */
 }
 
 static int hexval(char c)
@@ -254,8 +257,14 @@ static int target_dest(struct sip_worker *sw, const struct core_target *t,
 /* A branch id with the loop-detection hash of §16.6 step 8 (see loop check in router.c). */
 static void make_branch(struct sip_worker *sw, const struct sip_msg *m, char *out, size_t cap)
 {
-    snprintf(out, cap, "z9hG4bKr%08x.%s%llx", core__loop_hash(sw->srv, m), sw->branch_salt,
-             (unsigned long long)++sw->branch_seq);
+    struct buf b = buf_over(out, cap);
+    buf_append(&b, "z9hG4bKr", 8);
+    buf_append_hex(&b, core__loop_hash(sw->srv, m), 8);
+    buf_append_byte(&b, '.');
+    buf_append_str(&b, str_cstr(sw->branch_salt));
+    buf_append_hex(&b, ++sw->branch_seq, 0);
+    if (buf_nul(&b) < 0 && cap)
+        out[0] = '\0'; /* cannot happen with the callers' 64 bytes */
 }
 
 /* Copies response m without its top Via value into out. */
@@ -572,11 +581,21 @@ void proxy__server_terminated(struct sip_worker *sw, struct txn *st)
 static int rr_entry(char *out, size_t cap, const char *addr, enum transport tp, const char *tok,
                     bool sips)
 {
-    int n = sips && tp == TRANSPORT_TLS
-                ? snprintf(out, cap, "<sips:%s;lr;fl=%s>", addr, tok)
-                : snprintf(out, cap, "<sip:%s;transport=%s;lr;fl=%s>", addr, transport_name(tp),
-                           tok);
-    return n > 0 && (size_t)n < cap ? n : -ENOBUFS;
+    struct buf b = buf_over(out, cap);
+    if (sips && tp == TRANSPORT_TLS) {
+        buf_append(&b, "<sips:", 6);
+        buf_append_str(&b, str_cstr(addr));
+    } else {
+        buf_append(&b, "<sip:", 5);
+        buf_append_str(&b, str_cstr(addr));
+        buf_append(&b, ";transport=", 11);
+        buf_append_str(&b, str_cstr(transport_name(tp)));
+    }
+    buf_append(&b, ";lr;fl=", 7);
+    buf_append_str(&b, str_cstr(tok));
+    if (buf_append_byte(&b, '>') < 0 || buf_nul(&b) < 0)
+        return -ENOBUFS;
+    return (int)b.len;
 }
 
 /* The Record-Route pair for a request from in_d's side to out_d's side. */
@@ -603,8 +622,16 @@ int proxy__via_value(struct sip_worker *sw, const struct net_dest *d, const char
     char a[64];
     local_addr_text(sw, d->transport, d->addr.ss_family, a, sizeof a);
     static const char *const up[] = { "UDP", "TCP", "TLS", "WS", "WSS" };
-    int n = snprintf(out, cap, "SIP/2.0/%s %s;branch=%s;rport", up[d->transport], a, branch);
-    return n > 0 && (size_t)n < cap ? 0 : -ENOBUFS;
+    struct buf b = buf_over(out, cap);
+    buf_append(&b, "SIP/2.0/", 8);
+    buf_append_str(&b, str_cstr(up[d->transport]));
+    buf_append_byte(&b, ' ');
+    buf_append_str(&b, str_cstr(a));
+    buf_append(&b, ";branch=", 8);
+    buf_append_str(&b, str_cstr(branch));
+    if (buf_append(&b, ";rport", 6) < 0 || buf_nul(&b) < 0)
+        return -ENOBUFS;
+    return 0;
 }
 
 /* Whether every Proxy-Authorization is for our realm: they stop here (RFC 3261 §22.3). */

@@ -195,10 +195,11 @@ static bool authenticate(struct core_req *r, bool is_register)
         challenge(r, is_register, false);
         return false;
     }
-    char ukey[CORE_USER_MAX + 2];
-    snprintf(ukey, sizeof ukey, "u:%.*s", (int)(c.username.len < CORE_USER_MAX ? c.username.len
-                                                                              : CORE_USER_MAX),
-             c.username.s);
+    char ukey[CORE_USER_MAX + 3];
+    struct buf ub = buf_over(ukey, sizeof ukey);
+    buf_append(&ub, "u:", 2);
+    buf_append_str(&ub, str_sub(c.username, 0, CORE_USER_MAX));
+    buf_nul(&ub);
     if (refuse_throttled(r, str_cstr(ukey), now))
         return false;
     /*

@@ -229,13 +229,17 @@ static size_t copy_bytes(const struct bnd *b)
     return n;
 }
 
-/* Fills o from b, its strings written at *sp (advanced). */
+/* Fills o from b, its strings written at *sp (advanced), or (sp NULL) slices of b itself. */
 static void copy_out(const struct bnd *b, struct loc_binding *o, char **sp)
 {
     str f[NF];
     memset(o, 0, sizeof *o);
     for (int i = 0; i < NF; i++) {
         str src = field(b, i);
+        if (!sp) {
+            f[i] = src;
+            continue;
+        }
         f[i] = str_make(*sp, src.len);
         if (src.len)
             memcpy(*sp, src.s, src.len);
@@ -544,6 +548,25 @@ int loc_lookup(struct loc_table *t, str aor, uint64_t now_ms, struct arena *a,
         rc = copy_list(A->head, now_ms, a, out, n);
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+int loc_lookup_each(struct loc_table *t, str aor, uint64_t now_ms, loc_each_fn fn, void *ctx)
+{
+    struct norm k;
+    int rc = normalise(t, aor, &k);
+    if (rc < 0)
+        return rc;
+    struct shard *s = shard_of(t, k.h);
+    pthread_mutex_lock(&s->lock);
+    struct aor *A = *aor_slot(s, k.h, k.key);
+    for (const struct bnd *b = A ? A->head : NULL; b; b = b->next)
+        if (b->expires_ms > now_ms) {
+            struct loc_binding o;
+            copy_out(b, &o, NULL);
+            fn(ctx, &o);
+        }
+    pthread_mutex_unlock(&s->lock);
+    return 0;
 }
 
 struct pending {

@@ -115,6 +115,16 @@ int loc_lookup(struct loc_table *t, str aor, uint64_t now_ms, struct arena *a,
                struct loc_binding **out, size_t *n);
 
 /*
+ * Calls fn for each of the AOR's live bindings (expires_ms > now_ms), in the
+ * order they were first registered (not sorted by q), with slices into the
+ * stored record: valid only during the call. fn runs under the table's shard
+ * lock, so it must be quick and must not call into the table. No allocation.
+ * 0, -EINVAL / -E2BIG (bad AOR).
+ */
+typedef void (*loc_each_fn)(void *ctx, const struct loc_binding *b);
+int loc_lookup_each(struct loc_table *t, str aor, uint64_t now_ms, loc_each_fn fn, void *ctx);
+
+/*
  * Applies one REGISTER's Contact list to aor, all or nothing (RFC 3261 §10.3
  * step 7): each v[i] with expires_ms > now_ms adds or refreshes the binding
  * it matches, each with expires_ms <= now_ms removes it (absent is fine). A

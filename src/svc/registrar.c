@@ -393,35 +393,50 @@ done:
     arena_free(a);
 }
 
+struct lookup_ctx {
+    struct core_target *out;
+    size_t max, n;
+};
+
+/* Keeps out sorted by q, descending, equal q in registration order; drops what passes max. */
+static void lookup_one(void *ctx, const struct loc_binding *b)
+{
+    struct lookup_ctx *c = ctx;
+    size_t at = c->n;
+    while (at > 0 && c->out[at - 1].q < b->q)
+        at--;
+    if (at >= c->max)
+        return;
+    struct core_target t;
+    memset(&t, 0, sizeof t);
+    if (str_copy(t.uri, sizeof t.uri, b->contact) < 0 || str_copy(t.path, sizeof t.path, b->path) < 0)
+        return;
+    t.flow_id = b->flow_id;
+    t.transport = (enum transport)b->transport;
+    t.addr = b->received;
+    t.has_addr = b->received.ss_family != AF_UNSPEC;
+    t.q = b->q;
+    size_t keep = c->n < c->max ? c->n : c->max - 1; /* the last one falls off when full */
+    memmove(&c->out[at + 1], &c->out[at], (keep - at) * sizeof t);
+    c->out[at] = t;
+    c->n = keep + 1;
+}
+
 int registrar_lookup(struct registrar *rg, str user, str domain, uint64_t now_ms,
                      struct core_target *out, size_t max)
 {
     char raw[LOC_AOR_MAX + 2], aor[LOC_AOR_MAX + 2];
-    int len = snprintf(raw, sizeof raw, "%.*s@%.*s", STR_FMT(user), STR_FMT(domain));
-    if (len < 0 || (size_t)len >= sizeof raw ||
-        loc_aor_normalise(str_make(raw, (size_t)len), aor, sizeof aor) < 0)
+    if (user.len + 1 + domain.len >= sizeof raw || max == 0)
         return 0;
-    struct arena *a;
-    if (arena_new(&a, 8192, 1u << 20) < 0)
+    if (user.len)
+        memcpy(raw, user.s, user.len);
+    raw[user.len] = '@';
+    if (domain.len)
+        memcpy(raw + user.len + 1, domain.s, domain.len);
+    if (loc_aor_normalise(str_make(raw, user.len + 1 + domain.len), aor, sizeof aor) < 0)
         return 0;
-    struct loc_binding *b;
-    size_t n = 0;
-    int count = 0;
-    if (loc_lookup(rg->loc, str_cstr(aor), now_ms, a, &b, &n) == 0) {
-        for (size_t i = 0; i < n && (size_t)count < max; i++) {
-            struct core_target *t = &out[count];
-            memset(t, 0, sizeof *t);
-            if (str_copy(t->uri, sizeof t->uri, b[i].contact) < 0 ||
-                str_copy(t->path, sizeof t->path, b[i].path) < 0)
-                continue;
-            t->flow_id = b[i].flow_id;
-            t->transport = (enum transport)b[i].transport;
-            t->addr = b[i].received;
-            t->has_addr = b[i].received.ss_family != AF_UNSPEC;
-            t->q = b[i].q;
-            count++;
-        }
-    }
-    arena_free(a);
-    return count;
+    struct lookup_ctx c = { out, max, 0 };
+    if (loc_lookup_each(rg->loc, str_cstr(aor), now_ms, lookup_one, &c) < 0)
+        return 0;
+    return (int)c.n;
 }

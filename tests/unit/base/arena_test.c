@@ -60,11 +60,51 @@ static void test_bound(void **state)
     arena_free(a);
 }
 
+/* after a reset, what needed several chunks fits in one (the high-water mark) */
+static void test_reset_keeps_high_water(void **state)
+{
+    (void)state;
+    struct arena *a;
+    assert_int_equal(arena_new(&a, 128, 0), 0);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(arena_alloc(a, 100)); /* three chunks of 128 */
+    arena_reset(a);
+    char *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = arena_alloc(a, 100);
+    assert_ptr_equal(p[1], p[0] + 112); /* one chunk now: consecutive */
+    assert_ptr_equal(p[2], p[1] + 112);
+    arena_reset(a);
+    assert_ptr_equal(arena_alloc(a, 100), p[0]); /* and it stays */
+    /* a burst beyond ARENA_KEEP_MAX is not kept whole */
+    for (int i = 0; i < 40; i++)
+        assert_non_null(arena_alloc(a, 10000));
+    arena_reset(a);
+    assert_ptr_equal(arena_alloc(a, 100), p[0]);
+    arena_free(a);
+}
+
+static void test_bound_after_reset(void **state)
+{
+    (void)state;
+    struct arena *a;
+    assert_int_equal(arena_new(&a, 128, 256), 0);
+    assert_non_null(arena_alloc(a, 100));
+    assert_non_null(arena_alloc(a, 100));
+    arena_reset(a); /* one chunk of 256 */
+    assert_non_null(arena_alloc(a, 100));
+    assert_non_null(arena_alloc(a, 100));
+    assert_null(arena_alloc(a, 100)); /* still bounded by 256 */
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alloc),
         cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_reset_keeps_high_water),
+        cmocka_unit_test(test_bound_after_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

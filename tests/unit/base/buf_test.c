@@ -79,12 +79,41 @@ static void test_printf(void **state)
     buf_free(&b);
 }
 
+static void test_hex_nul_over(void **state)
+{
+    (void)state;
+    char mem[12];
+    struct buf b = buf_over(mem, sizeof mem);
+    assert_int_equal(buf_append_hex(&b, 0, 0), 0);
+    assert_int_equal(buf_append_hex(&b, 0xabc, 4), 0);
+    assert_int_equal(buf_append_hex(&b, 0x1f, 1), 0); /* width is a minimum */
+    assert_int_equal(buf_nul(&b), 0);
+    assert_string_equal(mem, "00abc1f");
+    assert_int_equal(b.len, 7);
+    assert_int_equal(buf_append_hex(&b, UINT64_MAX, 0), -ENOBUFS); /* 16 digits do not fit */
+    assert_int_equal(b.len, 7);
+    assert_int_equal(buf_append(&b, "xxxx", 4), 0); /* 11 of 12 */
+    assert_int_equal(buf_nul(&b), 0);
+    assert_string_equal(mem, "00abc1fxxxx");
+    assert_int_equal(buf_append_byte(&b, 'y'), 0); /* 12 of 12: no room for the NUL */
+    assert_int_equal(buf_nul(&b), -ENOBUFS);
+    assert_ptr_equal(b.data, (uint8_t *)mem); /* never reallocated */
+    assert_int_equal(buf_append_hex(&b, 1, 65), -EINVAL);
+    struct buf g;
+    buf_init(&g, 0);
+    assert_int_equal(buf_append_hex(&g, 0xdeadbeefcafef00dull, 0), 0);
+    assert_int_equal(buf_nul(&g), 0);
+    assert_string_equal((char *)g.data, "deadbeefcafef00d");
+    buf_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_printf),
+        cmocka_unit_test(test_hex_nul_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,6 +166,59 @@ static void test_add_lookup_sorted(void **state)
     loc_free(t);
 }
 
+struct each_ctx {
+    struct loc_binding v[8];
+    char contact[8][64];
+    size_t n;
+};
+
+static void each_cb(void *ctx, const struct loc_binding *b)
+{
+    struct each_ctx *c = ctx;
+    assert_true(c->n < 8);
+    assert_true(b->contact.len < 64);
+    memcpy(c->contact[c->n], b->contact.s, b->contact.len);
+    c->contact[c->n][b->contact.len] = '\0';
+    c->v[c->n] = *b;
+    c->n++;
+}
+
+/* loc_lookup_each: the live bindings in registration order, without copies */
+static void test_lookup_each(void **state)
+{
+    (void)state;
+    struct loc_table *t = mk(0, 0);
+    struct loc_binding v[3] = {
+        mkb("sip:a@10.0.0.1", "c1", 1, 61000, 500),
+        mkb("sip:a@10.0.0.2", "c2", 1, 2000, 1000), /* expires first */
+        mkb("sip:a@10.0.0.3", "c3", 1, 61000, 700),
+    };
+    v[2].flow_id = 9;
+    v[2].path = STR("<sip:p.example.com;lr>");
+    assert_int_equal(loc_update(t, STR("alice@example.com"), v, 3, 1000, NULL, NULL, NULL), 0);
+    struct each_ctx c = { .n = 0 };
+    assert_int_equal(loc_lookup_each(t, STR("alice@EXAMPLE.com"), 1000, each_cb, &c), 0);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.contact[0], "sip:a@10.0.0.1");
+    assert_string_equal(c.contact[1], "sip:a@10.0.0.2");
+    assert_string_equal(c.contact[2], "sip:a@10.0.0.3");
+    assert_int_equal(c.v[2].flow_id, 9);
+    assert_int_equal(c.v[1].q, 1000);
+    c.n = 0; /* at 2000 the second has expired */
+    assert_int_equal(loc_lookup_each(t, STR("alice@example.com"), 2000, each_cb, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.contact[1], "sip:a@10.0.0.3");
+    c.n = 0;
+    assert_int_equal(loc_lookup_each(t, STR("nobody@example.com"), 1000, each_cb, &c), 0);
+    assert_int_equal(c.n, 0);
+    char longaor[LOC_AOR_MAX + 16];
+    memset(longaor, 'a', sizeof longaor - 1);
+    longaor[sizeof longaor - 1] = '\0';
+    assert_true(loc_lookup_each(t, str_cstr(longaor), 1000, each_cb, &c) < 0);
+    assert_int_equal(c.n, 0);
+    loc_free(t);
+}
+
 /* RFC 3261 §10.3 step 7: Call-ID / CSeq ordering. */
 static void test_ordering(void **state)
 {
@@ -801,7 +854,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise),          cmocka_unit_test(test_contact_key),
-        cmocka_unit_test(test_add_lookup_sorted),  cmocka_unit_test(test_ordering),
+        cmocka_unit_test(test_add_lookup_sorted),  cmocka_unit_test(test_lookup_each),
+        cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_contact_match),      cmocka_unit_test(test_outbound),
         cmocka_unit_test(test_outbound_and_plain_same_uri),
         cmocka_unit_test(test_caps_and_limits),    cmocka_unit_test(test_remove_all),
