@@ -389,7 +389,7 @@ static unsigned parse_flags(const struct net_rx *rx)
  */
 static bool stateless(struct sip_server *s, const struct sip_msg *m)
 {
-    if (m->method != SIP_M_REGISTER || strcmp(s->cfg->sip.stateless_register, "on") != 0 ||
+    if (m->method != SIP_M_REGISTER || !s->stateless_register ||
         sip_msg_hdr(m, SIP_H_ROUTE))
         return false;
     const struct sip_uri *u = &m->ruri;
@@ -430,8 +430,14 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
         }
         return; /* a malformed response is dropped */
     }
+    /*
+     * A transaction lives on its Call-ID's worker; a request answered without one
+     * (a REGISTER, sip.stateless_register) needs no owner and is served where it
+     * arrived — the registrar's tables are shared — which saves the hand-over.
+     */
+    bool sl = m.is_request && stateless(s, &m);
     uint32_t owner = callid_owner(s, m.call_id);
-    if (!handed && owner != worker_index(sw->w)) {
+    if (!handed && !sl && owner != worker_index(sw->w)) {
         struct handover *h = malloc(sizeof *h + rx->len);
         if (!h)
             return;
@@ -462,7 +468,7 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
     } else {
         CNT(s, responses);
     }
-    if (m.is_request && stateless(s, &m)) {
+    if (sl) {
         core__route_request(sw, NULL, &m, &prx);
         core__rearm(sw);
         arena_reset(sw->arena);
@@ -578,6 +584,7 @@ int sip_server_new(struct sip_server **out, const struct config *cfg, unsigned n
     if (!s)
         return -ENOMEM;
     s->cfg = cfg;
+    s->stateless_register = strcmp(cfg->sip.stateless_register, "on") == 0;
     s->nworkers = nworkers;
     if (deps)
         s->deps = *deps;

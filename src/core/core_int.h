@@ -21,6 +21,7 @@
 
 struct sip_server {
     const struct config *cfg;
+    bool stateless_register; /* sip.stateless_register = on */
     unsigned nworkers;
     struct net *net;
     struct sip_limits lim;
