@@ -33,7 +33,9 @@
 #         of the server, /proc/PID/stat) per REGISTER, per call and per
 #         MESSAGE at a fixed offered rate (FIXED_RATE/s for FIXED_SECS s),
 #         from a quiet server to TAIL_SECS (35) s after the last request (the
-#         phase's transactions end within Timer J), less the idle rate
+#         phase's transactions end within Timer J), less the idle rate; these
+#         phases run before the rate searches, whose failing steps leave work
+#         behind
 # Rate search: offered rates 250, 500, 1000, 2000, 4000, 8000 until one
 # fails, then two bisection steps; each step offers STEP_SECS seconds of
 # load. The figure is the achieved rate (completed / wall time) of the best
@@ -250,19 +252,23 @@ measure() {
         echo "sip-summary $SERVER_NAME mem_b_user=$per_user (memory only)" | tee "$out.mem"
         return 0
     fi
-    local reg call msg
-    reg=$(search reg reg.xml "$T/users.csv" -key ct "$LOCAL_IP:15124")
+    # The fixed-rate CPU phases come before the rate searches: a search's failing
+    # steps leave work behind (INVITE transactions waiting for Timer C, 200 OKs
+    # retransmitted for calls whose ACK never came) that would be charged to
+    # whatever phase came next.
     uas_start uas-call uas.xml "$P_UAS_CALL" bob || return 1
     local call_uas=$UAS_PID
-    call=$(search call uac_call.xml "$T/alice.csv" -s bob)
     uas_start uas-msg uas_message.xml "$P_UAS_MSG" carol || return 1
     local msg_uas=$UAS_PID
-    msg=$(search msg uac_message.xml "$T/alice.csv" -s carol)
-
     local cpu_reg cpu_call cpu_msg
     cpu_reg=$(cpu_per cpu-reg reg.xml "$T/users.csv" -key ct "$LOCAL_IP:15124")
     cpu_call=$(cpu_per cpu-call uac_call.xml "$T/alice.csv" -s bob)
     cpu_msg=$(cpu_per cpu-msg uac_message.xml "$T/alice.csv" -s carol)
+
+    local reg call msg
+    reg=$(search reg reg.xml "$T/users.csv" -key ct "$LOCAL_IP:15124")
+    call=$(search call uac_call.xml "$T/alice.csv" -s bob)
+    msg=$(search msg uac_message.xml "$T/alice.csv" -s carol)
     uas_stop "$call_uas"
     uas_stop "$msg_uas"
 

@@ -48,6 +48,17 @@ struct job {
  */
 #define LAZY_MAX 1024
 
+/*
+ * The archive's full-text index is filled in bulk (store_archive_index) once
+ * INDEX_ROWS rows or INDEX_MS have gathered since the last time, not after
+ * every batch: FTS5 writes one segment per fill and merges segments as they
+ * pile up, so the larger the fill, the less each row costs. A search fills
+ * the index first (store_archive_search), so it never misses a row; nor does
+ * a restart (the mark of the last indexed row is in the database).
+ */
+#define INDEX_ROWS 2000
+#define INDEX_MS 5000
+
 struct store_thread {
     struct store *s;
     struct store_creds *creds;
@@ -61,6 +72,8 @@ struct store_thread {
     uint64_t first_lazy;  /* when the oldest queued lazy job came (ms) */
     bool stopping;
     int64_t users_seq;
+    size_t unindexed;    /* archive rows committed since the last index fill */
+    uint64_t indexed_at; /* when the index was last filled (ms) */
 };
 
 static void deliver(struct worker *w, void *arg)
@@ -93,7 +106,7 @@ struct batch {
     struct job *head, **tail;
     size_t n;
     bool open;
-    bool archived; /* archive rows were appended: index them before the COMMIT */
+    size_t archived; /* archive rows appended in this batch */
 };
 
 /* Commits the open batch and completes its jobs (a failed COMMIT fails them all). */
@@ -101,9 +114,18 @@ static void batch_flush(struct store_thread *t, struct batch *b)
 {
     struct db *db = t->s->db;
     int rc = 0;
-    if (b->open && b->archived && store_archive_index(t->s) < 0)
-        log_warn("store", "archive rows not indexed yet (a later batch or search will): %s",
-                 db->errmsg);
+    if (b->open && b->archived) {
+        uint64_t now = clock_mono_ms();
+        t->unindexed += b->archived;
+        if (t->unindexed >= INDEX_ROWS || now - t->indexed_at >= INDEX_MS || t->stopping) {
+            if (store_archive_index(t->s) < 0)
+                log_warn("store", "archive rows not indexed yet (a later batch or search will): %s",
+                         db->errmsg);
+            else
+                t->unindexed = 0;
+            t->indexed_at = now;
+        }
+    }
     if (b->open) {
         rc = db->ops->commit(db);
         if (rc < 0) {
@@ -123,7 +145,7 @@ static void batch_flush(struct store_thread *t, struct batch *b)
     b->tail = &b->head;
     b->n = 0;
     b->open = false;
-    b->archived = false;
+    b->archived = 0;
 }
 
 static void batch_run(struct store_thread *t, struct batch *b, struct job *j)
@@ -140,12 +162,12 @@ static void batch_run(struct store_thread *t, struct batch *b, struct job *j)
     /*
      * A lazy job (an archive append) is one INSERT, which SQLite undoes by itself when it
      * fails, so it needs no savepoint there (PostgreSQL keeps it: there a failed statement
-     * would abort the whole batch). Its full-text indexing waits for the batch's end
-     * (store_archive_index in batch_flush): an FTS5 insert per row, inside the savepoints,
+     * would abort the whole batch). Its full-text indexing waits for company (INDEX_ROWS,
+     * store_archive_index in batch_flush): an FTS5 insert per row, inside the savepoints,
      * wrote a new index segment per row, ~200,000 instructions per archived message.
      */
     if (j->lazy)
-        b->archived = true;
+        b->archived++;
     if (rc == 0 && j->lazy && strcmp(store_backend_name(t->s), "sqlite") == 0) {
         rc = j->fn(t->s, j->arg);
         goto done;
