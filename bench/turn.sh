@@ -18,6 +18,7 @@ SECS=${SECS:-5}
 BRATE=${BRATE:-20000}     # offered Binding requests/s
 ALLOCS_MEM=${ALLOCS_MEM:-400}
 WORKERS=${WORKERS:-1 2}
+POLL_US=${POLL_US:-}      # rtcd's turn.poll_us for a sensitivity run; empty = rtcd's default
 SECRET=bench-secret
 REALM=example.org
 RPORT=13450 CPORT=13451
@@ -42,7 +43,8 @@ start_rtcd() {
         --set turn.listen="udp:127.0.0.1:$RPORT" --set turn.realm=$REALM \
         --set turn.rest_secret=$SECRET --set turn.allow_peers=127.0.0.0/8 \
         --set turn.relay_port_min=20000 --set turn.relay_port_max=20499 \
-        --set turn.max_allocations_per_user=100000 >"$T/rtcd.log" 2>&1 &
+        --set turn.max_allocations_per_user=100000 ${POLL_US:+--set turn.poll_us=$POLL_US} \
+        >"$T/rtcd.log" 2>&1 &
     SPID=$!
     PIDS+=("$SPID")
     SPORT=$RPORT
@@ -158,7 +160,7 @@ for W in $WORKERS; do
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
     f() { echo "${R[$1]}" | awk -v k="$2" '{print $k}'; }
 
-    echo "TURN relay, $RATE packets/s offered for $SECS s (ChannelData client → peer), W=$W worker thread(s) each"
+    echo "TURN relay, $RATE packets/s offered for $SECS s (ChannelData client → peer), W=$W worker thread(s) each${POLL_US:+, rtcd turn.poll_us=$POLL_US}"
     printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" case rtcd_pps rtcd_us/pkt loss% coturn_pps coturn_us/pkt loss% cpu_ratio
     for payload in 160 1200; do
         for allocs in 10 100; do

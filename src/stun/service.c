@@ -617,9 +617,12 @@ static void on_listener_readable(uv_poll_t *h, int status, int events)
     (void)events;
     struct listener *l = h->data;
     struct turn_worker *tw = l->tw;
-    if (status < 0)
-        return;
     size_t n = listener_read(l, POLL_READ_MAX);
+    if (status < 0) {
+        /* POLLERR: libuv stopped the handle; the read above took the error. */
+        uv_poll_start(&l->h.udp, UV_READABLE, on_listener_readable);
+        return;
+    }
     if (n >= POLL_ENTER && tw->tfd >= 0 && !l->polling) {
         uv_poll_stop(&l->h.udp);
         l->polling = true;
