@@ -9,7 +9,8 @@
  * (a uv_poll_t on its socket) until a read finds several datagrams waiting;
  * then it leaves epoll and is read every turn.poll_us from a timerfd, until a
  * read finds fewer than two (NAPI-like: under load one wake-up serves many
- * datagrams, at low rates nothing waits). Datagrams out — to clients on the
+ * datagrams, at low rates nothing waits), or until polling is seen not to
+ * make sends coalesce (then not again for POLL_BACKOFF_MS). Datagrams out — to clients on the
  * listener, to peers on each relay socket — are queued during a loop
  * iteration and sent from its check phase: one sendmmsg per socket, and a run
  * of equal-size datagrams to one peer as one UDP GSO send (UDP_SEGMENT).
@@ -51,6 +52,8 @@
 #define POLL_ENTER 4                     /* datagrams in one read that start polling */
 #define POLL_STAY 2                      /* fewer in one poll: back to readiness */
 #define POLL_READ_MAX 512                /* datagrams read from one listener per wake */
+#define POLL_BACKOFF_MS 200              /* polling that coalesced nothing: not again so soon */
+#define POLL_JUDGE 64                    /* datagrams polled before judging the coalescing */
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
@@ -106,6 +109,9 @@ struct turn_worker {
     int tfd;           /* timerfd, -1 when polling is off */
     uv_poll_t tick;    /* readiness of tfd */
     size_t npolling;   /* listeners now polled */
+    size_t joined;     /* datagrams queued behind another to the same socket */
+    size_t win_n, win_joined; /* polled datagrams and their joins, since the last judgement */
+    uint64_t no_poll_until; /* loop ms: polling did not coalesce sends */
     bool gso_off;      /* the kernel refused UDP_SEGMENT once: plain sends */
     struct mmsghdr rmsg[RECV_BATCH];
     struct iovec riov[RECV_BATCH];
@@ -374,6 +380,8 @@ static void io_send_client(void *ctx, const struct turn_tuple *t, const uint8_t 
     }
     if (b->n == SEND_BATCH)
         batch_flush(tw);
+    if (b->n)
+        tw->joined++;
     size_t i = b->n++;
     memcpy(b->data[i], p, n);
     socklen_t alen = t->client.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -550,6 +558,7 @@ static void io_relay_send(void *ctx, void *handle, const struct sockaddr *peer, 
         b->relays[b->nrelays++] = r;
     } else {
         b->e[r->qtail].next = i;
+        tw->joined++;
     }
     r->qtail = i;
 }
@@ -623,11 +632,14 @@ static void on_listener_readable(uv_poll_t *h, int status, int events)
         uv_poll_start(&l->h.udp, UV_READABLE, on_listener_readable);
         return;
     }
-    if (n >= POLL_ENTER && tw->tfd >= 0 && !l->polling) {
+    if (n >= POLL_ENTER && tw->tfd >= 0 && !l->polling &&
+        uv_now(tw->loop) >= tw->no_poll_until) {
         uv_poll_stop(&l->h.udp);
         l->polling = true;
-        if (tw->npolling++ == 0)
+        if (tw->npolling++ == 0) {
+            tw->win_n = tw->win_joined = 0;
             poll_arm(tw, true);
+        }
     }
 }
 
@@ -644,8 +656,22 @@ static void on_poll_tick(uv_poll_t *h, int status, int events)
         struct listener *l = &tw->ls[i];
         if (!l->polling)
             continue;
-        if (listener_read(l, POLL_READ_MAX) >= POLL_STAY)
+        tw->joined = 0;
+        size_t n = listener_read(l, POLL_READ_MAX);
+        /* Polling pays when it makes sends share a syscall or a GSO packet:
+         * when a quarter of the polled datagrams did not, back to readiness
+         * for a while. */
+        tw->win_n += n;
+        tw->win_joined += tw->joined;
+        bool pays = true;
+        if (tw->win_n >= POLL_JUDGE) {
+            pays = tw->win_joined * 4 >= tw->win_n;
+            tw->win_n = tw->win_joined = 0;
+        }
+        if (n >= POLL_STAY && pays)
             continue;
+        if (!pays)
+            tw->no_poll_until = uv_now(tw->loop) + POLL_BACKOFF_MS;
         l->polling = false;
         tw->npolling--;
         uv_poll_start(&l->h.udp, UV_READABLE, on_listener_readable);
