@@ -8,6 +8,7 @@
 # allocation (RSS delta over ALLOCS_MEM held allocations).
 # Server CPU = utime + stime of the whole process from /proc/PID/stat.
 # Both servers run W worker threads (coturn: --relay-threads=W), W = 1 and 2 (WORKERS).
+# Both are up together and every case alternates between them REPS times (median kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-$PWD/build-bench}
@@ -15,9 +16,11 @@ RTCD=${RTCD:-$BUILD/rtcd}
 LOAD=${LOAD:-$BUILD/bench/turn/turnload}
 RATE=${RATE:-20000}       # offered packets/s for the fixed-rate runs
 SECS=${SECS:-5}
+REPS=${REPS:-3}           # runs of each case per server (alternating); the median is kept
 BRATE=${BRATE:-20000}     # offered Binding requests/s
 ALLOCS_MEM=${ALLOCS_MEM:-400}
 WORKERS=${WORKERS:-1 2}
+POLL_US=${POLL_US:-}      # rtcd's turn.poll_us for a sensitivity run; empty = rtcd's default
 SECRET=bench-secret
 REALM=example.org
 RPORT=13450 CPORT=13451
@@ -42,7 +45,8 @@ start_rtcd() {
         --set turn.listen="udp:127.0.0.1:$RPORT" --set turn.realm=$REALM \
         --set turn.rest_secret=$SECRET --set turn.allow_peers=127.0.0.0/8 \
         --set turn.relay_port_min=20000 --set turn.relay_port_max=20499 \
-        --set turn.max_allocations_per_user=100000 >"$T/rtcd.log" 2>&1 &
+        --set turn.max_allocations_per_user=100000 ${POLL_US:+--set turn.poll_us=$POLL_US} \
+        >"$T/rtcd.log" 2>&1 &
     SPID=$!
     PIDS+=("$SPID")
     SPORT=$RPORT
@@ -136,18 +140,42 @@ memory() {
     awk -v a="$r0" -v b="$r1" -v n="$ALLOCS_MEM" 'BEGIN { printf "%.0f\n", (b - a) * 1024 / n }'
 }
 
+use() { if [ "$1" = rtcd ]; then SPID=$RPID SPORT=$RPORT; else SPID=$CPID SPORT=$CPORT; fi; }
+
 declare -A R
 for W in $WORKERS; do
-    for srv in rtcd coturn; do
-        start_$srv
-        wait_up
+    # Both servers up at once; each case runs on rtcd, then on coturn, REPS times
+    # (the run with the median CPU is kept), so a change in the load of the shared
+    # machine falls on both alike.
+    start_rtcd
+    RPID=$SPID
+    wait_up
+    start_coturn
+    CPID=$SPID
+    wait_up
+    for rep in $(seq 1 "$REPS"); do
         for payload in 160 1200; do
             for allocs in 10 100; do
-                R[$srv,$payload,$allocs]=$(relay "$srv" $allocs $payload "$RATE" "$SECS")
+                for srv in rtcd coturn; do
+                    use $srv
+                    R[$srv,$payload,$allocs,$rep]=$(relay "$srv" $allocs $payload "$RATE" "$SECS")
+                done
             done
         done
-        R[$srv,bind]=$(binding)
+        for srv in rtcd coturn; do
+            use $srv
+            R[$srv,bind,$rep]=$(binding)
+        done
+    done
+    for srv in rtcd coturn; do
+        use $srv
         stop_server
+        for k in 160,10 160,100 1200,10 1200,100 bind; do
+            R[$srv,$k]=$(for rep in $(seq 1 "$REPS"); do echo "${R[$srv,$k,$rep]}"; done |
+                sort -g -k2 | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
+        done
+    done
+    for srv in rtcd coturn; do
         # Memory on a fresh server, so earlier runs leave nothing behind.
         start_$srv
         wait_up
@@ -158,7 +186,7 @@ for W in $WORKERS; do
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
     f() { echo "${R[$1]}" | awk -v k="$2" '{print $k}'; }
 
-    echo "TURN relay, $RATE packets/s offered for $SECS s (ChannelData client → peer), W=$W worker thread(s) each"
+    echo "TURN relay, $RATE packets/s offered for $SECS s (ChannelData client → peer), W=$W worker thread(s) each, median of $REPS runs alternating rtcd/coturn${POLL_US:+, rtcd turn.poll_us=$POLL_US}"
     printf "%-22s %12s %12s %8s %12s %12s %8s %10s\n" case rtcd_pps rtcd_us/pkt loss% coturn_pps coturn_us/pkt loss% cpu_ratio
     for payload in 160 1200; do
         for allocs in 10 100; do

@@ -162,6 +162,10 @@ static const struct directive directives[] = {
       1u << 30, NULL, "bytes per second one allocation may relay; 0 = unlimited" },
     { "turn", "nonce_lifetime", CFG_UINT, OFF(turn.nonce_lifetime), "600", 10, 86400, NULL,
       "seconds a TURN nonce stays valid (then 438 Stale Nonce)" },
+    { "turn", "poll_us", CFG_UINT, OFF(turn.poll_us), "1000", 0, 10000, NULL,
+      "a UDP listener that finds several datagrams waiting is read every poll_us "
+      "microseconds until it is quiet (fewer wake-ups under load, at most this much added "
+      "delay); 0 = read on readiness only" },
     { "turn", "allow_peers", CFG_RANGES, OFF(turn.allow_peers), "", 0, 0, NULL,
       "peer address ranges allowed even when denied below (e.g. 127.0.0.0/8 for tests)" },
     { "turn", "deny_peers", CFG_RANGES, OFF(turn.deny_peers),

@@ -115,6 +115,7 @@ struct config {
         uint32_t max_lifetime, default_lifetime; /* seconds */
         uint32_t bandwidth_per_allocation;       /* bytes/s, 0 = unlimited */
         uint32_t nonce_lifetime;                 /* seconds */
+        uint32_t poll_us; /* a busy UDP listener is read every poll_us; 0 = on readiness only */
         struct range_list allow_peers;
         struct range_list deny_peers;
         char *relay_address; /* empty = the listening address */

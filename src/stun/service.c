@@ -5,12 +5,22 @@
  * SO_REUSEPORT (the kernel keeps a client 5-tuple on one socket, hence on one
  * worker) and its own TCP listener likewise; a TCP connection, its allocation
  * and the allocation's relay socket all live on the worker that accepted it.
- * UDP reads are batched (recvmmsg through UV_UDP_RECVMMSG); sends are
- * uv_udp_try_send (a datagram that does not fit the socket buffer is
- * dropped, as on any congested UDP path).
+ * UDP reads are batched with recvmmsg. A UDP listener is read on readiness
+ * (a uv_poll_t on its socket) until a read finds several datagrams waiting;
+ * then it leaves epoll and is read every turn.poll_us from a timerfd, until a
+ * read finds fewer than two (NAPI-like: under load one wake-up serves many
+ * datagrams, at low rates nothing waits), or until polling is seen not to
+ * make sends coalesce (then not again for POLL_BACKOFF_MS). Datagrams out — to clients on the
+ * listener, to peers on each relay socket — are queued during a loop
+ * iteration and sent from its check phase: one sendmmsg per socket, and a run
+ * of equal-size datagrams to one peer as one UDP GSO send (UDP_SEGMENT).
+ * A datagram that does not fit the socket buffer is dropped, as on any
+ * congested UDP path.
  */
 #include <errno.h>
 #include <ifaddrs.h>
+#include <netinet/udp.h>
+#include <sys/timerfd.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +45,18 @@
 #define MAX_TCP_CONNS 20000              /* per process */
 #define SEND_BATCH 64                    /* datagrams to clients per sendmmsg */
 #define SEND_SLOT 1536                   /* larger ones are sent at once */
+#define RELAY_BATCH 128                  /* datagrams to peers queued per loop iteration */
+#define GSO_MAX_SEGS 64                  /* UDP_MAX_SEGMENTS of older kernels */
+#define GSO_MAX_BYTES 65000              /* one GSO send stays below 64 KiB */
+#define GSO_MAX_SEG 1452                 /* larger datagrams may not fit the path MTU */
+#define POLL_ENTER 4                     /* datagrams in one read that start polling */
+#define POLL_STAY 2                      /* fewer in one poll: back to readiness */
+#define POLL_READ_MAX 512                /* datagrams read from one listener per wake */
+#define POLL_BACKOFF_MS 200              /* polling that coalesced nothing: not again so soon */
+#define POLL_JUDGE 64                    /* datagrams polled before judging the coalescing */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 struct turn_worker;
 
@@ -42,10 +64,12 @@ struct turn_worker;
 struct listener {
     struct turn_worker *tw;
     union {
-        uv_udp_t udp;
+        uv_poll_t udp; /* readiness of fd */
         uv_tcp_t tcp;
     } h;
     enum transport transport;
+    int fd;       /* UDP: the socket (ours: closed after the handle) */
+    bool polling; /* UDP: read from the poll timer, not on readiness */
     struct sockaddr_storage addr;
 };
 
@@ -64,6 +88,8 @@ struct relay {
     struct turn_worker *tw;
     void *alloc;
     uv_udp_t h;
+    int fd;
+    int qhead, qtail; /* its datagrams in the worker's relay_batch, -1 = none */
 };
 
 struct turn_worker {
@@ -77,6 +103,19 @@ struct turn_worker {
      * sendmmsg from the check phase of the same loop iteration. */
     uv_check_t flush;
     struct send_batch *batch;
+    struct relay_batch *rbatch;
+    /* Polling of busy UDP listeners (turn.poll_us; 0 = always on readiness). */
+    uint32_t poll_us;
+    int tfd;           /* timerfd, -1 when polling is off */
+    uv_poll_t tick;    /* readiness of tfd */
+    size_t npolling;   /* listeners now polled */
+    size_t joined;     /* datagrams queued behind another to the same socket */
+    size_t win_n, win_joined; /* polled datagrams and their joins, since the last judgement */
+    uint64_t no_poll_until; /* loop ms: polling did not coalesce sends */
+    bool gso_off;      /* the kernel refused UDP_SEGMENT once: plain sends */
+    struct mmsghdr rmsg[RECV_BATCH];
+    struct iovec riov[RECV_BATCH];
+    struct sockaddr_storage rfrom[RECV_BATCH];
     /* Shared by every UDP handle of this loop: libuv runs one handle's
      * reads (alloc, then the callbacks of the batch) before the next. */
     uint8_t *rbuf;
@@ -91,6 +130,18 @@ struct send_batch {
     struct iovec iov[SEND_BATCH];
     struct sockaddr_storage addr[SEND_BATCH];
     uint8_t data[SEND_BATCH][SEND_SLOT];
+};
+
+/* Datagrams to peers, a list per relay (relay->qhead → next), sent at check. */
+struct relay_batch {
+    size_t n, nrelays;
+    struct relay *relays[RELAY_BATCH]; /* those with queued datagrams */
+    struct {
+        int next;
+        uint16_t len;
+        struct sockaddr_storage peer;
+    } e[RELAY_BATCH];
+    uint8_t data[RELAY_BATCH][SEND_SLOT];
 };
 
 struct turn_service {
@@ -182,8 +233,8 @@ static void batch_flush(struct turn_worker *tw)
         size_t j = i + 1;
         while (j < b->n && b->owner[j] == b->owner[i])
             j++;
-        uv_os_fd_t fd;
-        if (uv_fileno((uv_handle_t *)&b->owner[i]->h.udp, &fd) == 0) {
+        int fd = b->owner[i]->fd;
+        {
             size_t k = i;
             while (k < j) {
                 int r = sendmmsg(fd, b->msgs + k, (unsigned)(j - k), MSG_DONTWAIT);
@@ -197,11 +248,119 @@ static void batch_flush(struct turn_worker *tw)
     b->n = 0;
 }
 
+static socklen_t sa_len(const struct sockaddr_storage *a)
+{
+    return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+/*
+ * Sends one relay's queued datagrams: consecutive ones to the same peer with
+ * the same size (the last of a run may be shorter) go as one message with
+ * UDP_SEGMENT, the messages of the relay in one sendmmsg.
+ */
+static void relay_send_queued(struct turn_worker *tw, struct relay *r)
+{
+    struct relay_batch *b = tw->rbatch;
+    struct mmsghdr msgs[RELAY_BATCH];
+    struct iovec iov[RELAY_BATCH];
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl[RELAY_BATCH];
+    size_t nm = 0, ni = 0;
+    int i = r->qhead;
+    while (i >= 0) {
+        struct msghdr *h = &msgs[nm].msg_hdr;
+        memset(h, 0, sizeof *h);
+        h->msg_name = &b->e[i].peer;
+        h->msg_namelen = sa_len(&b->e[i].peer);
+        h->msg_iov = &iov[ni];
+        uint16_t seg = b->e[i].len;
+        size_t segs = 0, bytes = 0;
+        int j = i;
+        while (j >= 0) {
+            if (segs && (tw->gso_off || seg > GSO_MAX_SEG ||
+                         !same_peer(&b->e[j].peer, &b->e[i].peer) ||
+                         b->e[j].len > seg || segs == GSO_MAX_SEGS ||
+                         bytes + b->e[j].len > GSO_MAX_BYTES))
+                break;
+            iov[ni].iov_base = b->data[j];
+            iov[ni].iov_len = b->e[j].len;
+            ni++;
+            segs++;
+            bytes += b->e[j].len;
+            bool shorter = b->e[j].len < seg;
+            j = b->e[j].next;
+            if (shorter)
+                break; /* only the last segment may be short */
+        }
+        h->msg_iovlen = segs;
+        if (segs > 1) {
+            h->msg_control = ctl[nm].buf;
+            h->msg_controllen = sizeof ctl[nm].buf;
+            struct cmsghdr *c = CMSG_FIRSTHDR(h);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            memcpy(CMSG_DATA(c), &seg, sizeof seg);
+        }
+        nm++;
+        i = j;
+    }
+    r->qhead = r->qtail = -1;
+    size_t k = 0;
+    while (k < nm) {
+        int n = sendmmsg(r->fd, msgs + k, (unsigned)(nm - k), MSG_DONTWAIT);
+        if (n > 0) {
+            k += (size_t)n;
+            continue;
+        }
+        struct msghdr *h = &msgs[k].msg_hdr;
+        if (h->msg_controllen && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+            /* Refused as one GSO send (no checksum offload on the path: EIO; a
+             * segment above the path MTU: EINVAL): these one by one. */
+            if (errno != EINVAL && !tw->gso_off) {
+                log_info(MOD, "UDP GSO refused (%s): relaying datagram by datagram",
+                         strerror(errno));
+                tw->gso_off = true;
+            }
+            for (size_t s = 0; s < h->msg_iovlen; s++)
+                sendto(r->fd, h->msg_iov[s].iov_base, h->msg_iov[s].iov_len, MSG_DONTWAIT,
+                       h->msg_name, h->msg_namelen);
+        }
+        k++; /* EAGAIN or an error for this message: UDP drops it */
+    }
+}
+
+/* Sends every queued datagram to peers. */
+static void relay_flush(struct turn_worker *tw)
+{
+    struct relay_batch *b = tw->rbatch;
+    for (size_t i = 0; i < b->nrelays; i++)
+        relay_send_queued(tw, b->relays[i]);
+    b->n = b->nrelays = 0;
+}
+
 static void on_flush(uv_check_t *h)
 {
     struct turn_worker *tw = h->data;
     if (tw->batch->n)
         batch_flush(tw);
+    if (tw->rbatch->n)
+        relay_flush(tw);
 }
 
 static void io_send_client(void *ctx, const struct turn_tuple *t, const uint8_t *p, size_t n)
@@ -214,12 +373,15 @@ static void io_send_client(void *ctx, const struct turn_tuple *t, const uint8_t 
     struct listener *l = t->conn;
     struct send_batch *b = tw->batch;
     if (n > SEND_SLOT) {
-        uv_buf_t buf = uv_buf_init((char *)p, (unsigned)n);
-        uv_udp_try_send(&l->h.udp, &buf, 1, (const struct sockaddr *)&t->client);
+        batch_flush(tw); /* keeps the order toward this client */
+        sendto(l->fd, p, n, MSG_DONTWAIT, (const struct sockaddr *)&t->client,
+               sa_len(&t->client));
         return;
     }
     if (b->n == SEND_BATCH)
         batch_flush(tw);
+    if (b->n)
+        tw->joined++;
     size_t i = b->n++;
     memcpy(b->data[i], p, n);
     socklen_t alen = t->client.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -334,6 +496,8 @@ static int io_relay_open(void *ctx, void *alloc, int family, bool even, int *res
     r->tw = tw;
     r->alloc = alloc;
     r->h.data = r;
+    r->fd = fd;
+    r->qhead = r->qtail = -1;
     tw->handles_open++;
     rc = uv_udp_open(&r->h, fd);
     if (rc < 0)
@@ -360,8 +524,10 @@ static void io_reserve_close(void *ctx, int fd)
 
 static void io_relay_close(void *ctx, void *handle)
 {
-    (void)ctx;
+    struct turn_worker *tw = ctx;
     struct relay *r = handle;
+    if (r->qhead >= 0)
+        relay_flush(tw); /* before uv_close closes its socket */
     r->alloc = NULL;
     uv_close((uv_handle_t *)&r->h, on_relay_closed);
 }
@@ -369,10 +535,32 @@ static void io_relay_close(void *ctx, void *handle)
 static void io_relay_send(void *ctx, void *handle, const struct sockaddr *peer, const uint8_t *p,
                           size_t n)
 {
-    (void)ctx;
+    struct turn_worker *tw = ctx;
     struct relay *r = handle;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    uv_udp_try_send(&r->h, &b, 1, peer);
+    struct relay_batch *b = tw->rbatch;
+    socklen_t alen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in);
+    if (n > SEND_SLOT) {
+        if (r->qhead >= 0)
+            relay_flush(tw); /* keeps the order toward this peer */
+        sendto(r->fd, p, n, MSG_DONTWAIT, peer, alen);
+        return;
+    }
+    if (b->n == RELAY_BATCH)
+        relay_flush(tw);
+    int i = (int)b->n++;
+    memcpy(b->data[i], p, n);
+    b->e[i].len = (uint16_t)n;
+    b->e[i].next = -1;
+    memcpy(&b->e[i].peer, peer, alen);
+    if (r->qhead < 0) {
+        r->qhead = i;
+        b->relays[b->nrelays++] = r;
+    } else {
+        b->e[r->qtail].next = i;
+        tw->joined++;
+    }
+    r->qtail = i;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -385,23 +573,111 @@ static void alloc_rbuf(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init((char *)tw->rbuf, RECV_BATCH * DGRAM_MAX);
 }
 
-static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
-                        const struct sockaddr *from, unsigned flags)
+/*
+ * Reads what waits on the UDP listener l (at most max datagrams, recvmmsg
+ * batches, stopping at the first short batch) and hands each datagram to the
+ * core. Returns how many were read.
+ */
+static size_t listener_read(struct listener *l, size_t max)
 {
+    struct turn_worker *tw = l->tw;
+    size_t total = 0;
+    struct turn_tuple t;
+    t.transport = TRANSPORT_UDP;
+    t.local = l->addr;
+    t.conn = l;
+    while (total < max) {
+        for (size_t k = 0; k < RECV_BATCH; k++)
+            tw->rmsg[k].msg_hdr.msg_namelen = sizeof tw->rfrom[k];
+        int r = recvmmsg(l->fd, tw->rmsg, RECV_BATCH, MSG_DONTWAIT, NULL);
+        if (r <= 0)
+            break; /* EAGAIN, or an error the next read will not repeat */
+        for (int k = 0; k < r; k++) {
+            const struct msghdr *h = &tw->rmsg[k].msg_hdr;
+            if ((h->msg_flags & MSG_TRUNC) || h->msg_namelen > sizeof t.client)
+                continue;
+            memset(&t.client, 0, sizeof t.client);
+            memcpy(&t.client, &tw->rfrom[k], h->msg_namelen);
+            turn_client_input(tw->core, &t, h->msg_iov->iov_base, tw->rmsg[k].msg_len);
+        }
+        total += (size_t)r;
+        if (r < RECV_BATCH)
+            break;
+    }
+    return total;
+}
+
+static void on_listener_readable(uv_poll_t *h, int status, int events);
+
+static void poll_arm(struct turn_worker *tw, bool on)
+{
+    struct itimerspec its = { 0 };
+    if (on) {
+        its.it_interval.tv_sec = tw->poll_us / 1000000;
+        its.it_interval.tv_nsec = (long)(tw->poll_us % 1000000) * 1000;
+        its.it_value = its.it_interval;
+    }
+    timerfd_settime(tw->tfd, 0, &its, NULL);
+}
+
+/* Readiness: read; a busy listener leaves epoll for the poll timer. */
+static void on_listener_readable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
     struct listener *l = h->data;
     struct turn_worker *tw = l->tw;
-    if (nread > 0 && from) {
-        struct turn_tuple t;
-        t.transport = TRANSPORT_UDP;
-        memset(&t.client, 0, sizeof t.client);
-        memcpy(&t.client, from,
-               from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                           : sizeof(struct sockaddr_in));
-        t.local = l->addr;
-        t.conn = l;
-        turn_client_input(tw->core, &t, (const uint8_t *)b->base, (size_t)nread);
+    size_t n = listener_read(l, POLL_READ_MAX);
+    if (status < 0) {
+        /* POLLERR: libuv stopped the handle; the read above took the error. */
+        uv_poll_start(&l->h.udp, UV_READABLE, on_listener_readable);
+        return;
     }
-    (void)flags;
+    if (n >= POLL_ENTER && tw->tfd >= 0 && !l->polling &&
+        uv_now(tw->loop) >= tw->no_poll_until) {
+        uv_poll_stop(&l->h.udp);
+        l->polling = true;
+        if (tw->npolling++ == 0) {
+            tw->win_n = tw->win_joined = 0;
+            poll_arm(tw, true);
+        }
+    }
+}
+
+/* The poll timer: reads the polled listeners; a quiet one goes back to readiness. */
+static void on_poll_tick(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct turn_worker *tw = h->data;
+    uint64_t ticks;
+    if (read(tw->tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
+        return;
+    for (size_t i = 0; i < tw->nls && tw->npolling; i++) {
+        struct listener *l = &tw->ls[i];
+        if (!l->polling)
+            continue;
+        tw->joined = 0;
+        size_t n = listener_read(l, POLL_READ_MAX);
+        /* Polling pays when it makes sends share a syscall or a GSO packet:
+         * when a quarter of the polled datagrams did not, back to readiness
+         * for a while. */
+        tw->win_n += n;
+        tw->win_joined += tw->joined;
+        bool pays = true;
+        if (tw->win_n >= POLL_JUDGE) {
+            pays = tw->win_joined * 4 >= tw->win_n;
+            tw->win_n = tw->win_joined = 0;
+        }
+        if (n >= POLL_STAY && pays)
+            continue;
+        if (!pays)
+            tw->no_poll_until = uv_now(tw->loop) + POLL_BACKOFF_MS;
+        l->polling = false;
+        tw->npolling--;
+        uv_poll_start(&l->h.udp, UV_READABLE, on_listener_readable);
+    }
+    if (tw->npolling == 0)
+        poll_arm(tw, false);
 }
 
 static void on_relay_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
@@ -562,6 +838,8 @@ static void on_handle_closed(uv_handle_t *h)
 static void on_listener_closed(uv_handle_t *h)
 {
     struct listener *l = h->data;
+    if (l->transport == TRANSPORT_UDP)
+        close(l->fd); /* a uv_poll_t does not own its socket */
     l->tw->handles_open--;
 }
 
@@ -607,14 +885,38 @@ void turn_service_on_start(struct worker *w, void *ctx)
     tw->rbuf = malloc(RECV_BATCH * DGRAM_MAX);
     tw->ls = calloc(ll->n ? ll->n : 1, sizeof *tw->ls);
     tw->batch = calloc(1, sizeof *tw->batch);
-    if (!tw->rbuf || !tw->ls || !tw->batch ||
+    tw->rbatch = calloc(1, sizeof *tw->rbatch);
+    tw->tfd = -1;
+    if (!tw->rbuf || !tw->ls || !tw->batch || !tw->rbatch ||
         turn_server_new(&tw->core, svc->sh, &svc->io, tw, &clock_system, &clock_wall) < 0) {
         free(tw->rbuf);
         free(tw->ls);
         free(tw->batch);
+        free(tw->rbatch);
         free(tw);
         fail(svc, -ENOMEM);
         return;
+    }
+    for (size_t k = 0; k < RECV_BATCH; k++) {
+        tw->riov[k].iov_base = tw->rbuf + k * DGRAM_MAX;
+        tw->riov[k].iov_len = DGRAM_MAX;
+        tw->rmsg[k].msg_hdr.msg_iov = &tw->riov[k];
+        tw->rmsg[k].msg_hdr.msg_iovlen = 1;
+        tw->rmsg[k].msg_hdr.msg_name = &tw->rfrom[k];
+    }
+    tw->poll_us = svc->cfg->turn.poll_us;
+    if (tw->poll_us) {
+        tw->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (tw->tfd >= 0 && uv_poll_init(tw->loop, &tw->tick, tw->tfd) == 0) {
+            tw->tick.data = tw;
+            tw->handles_open++;
+            uv_poll_start(&tw->tick, UV_READABLE, on_poll_tick);
+        } else {
+            log_warn(MOD, "no timerfd (%s): turn.poll_us is ignored", strerror(errno));
+            if (tw->tfd >= 0)
+                close(tw->tfd);
+            tw->tfd = -1;
+        }
     }
     svc->per[idx] = tw;
     uv_timer_init(tw->loop, &tw->timer);
@@ -650,14 +952,15 @@ void turn_service_on_start(struct worker *w, void *ctx)
         l->addr = la->addr;
         int rc;
         if (la->transport == TRANSPORT_UDP) {
-            rc = uv_udp_init_ex(tw->loop, &l->h.udp, AF_UNSPEC | UV_UDP_RECVMMSG);
+            rc = uv_poll_init(tw->loop, &l->h.udp, fd);
             if (rc == 0) {
                 l->h.udp.data = l;
+                l->fd = fd;
                 tw->handles_open++;
                 tw->nls++;
-                rc = uv_udp_open(&l->h.udp, fd);
-                if (rc == 0)
-                    rc = uv_udp_recv_start(&l->h.udp, alloc_rbuf, on_udp_recv);
+                rc = uv_poll_start(&l->h.udp, UV_READABLE, on_listener_readable);
+            } else {
+                close(fd);
             }
         } else {
             rc = uv_tcp_init(tw->loop, &l->h.tcp);
@@ -700,12 +1003,16 @@ void turn_service_on_stop(struct worker *w, void *ctx)
         tcp_close(tw->conns);
     if (tw->batch->n)
         batch_flush(tw); /* while the listeners are open */
+    if (tw->rbatch->n)
+        relay_flush(tw);
     turn_server_free(tw->core); /* closes the relays */
     tw->core = NULL;
     for (size_t i = 0; i < tw->nls; i++)
         uv_close((uv_handle_t *)&tw->ls[i].h, on_listener_closed);
     uv_close((uv_handle_t *)&tw->timer, on_handle_closed);
     uv_close((uv_handle_t *)&tw->flush, on_handle_closed);
+    if (tw->tfd >= 0)
+        uv_close((uv_handle_t *)&tw->tick, on_handle_closed);
     /* Let the closes finish before the memory goes (the loop is ours to run). */
     while (tw->handles_open > 0)
         uv_run(tw->loop, UV_RUN_ONCE);
@@ -713,6 +1020,9 @@ void turn_service_on_stop(struct worker *w, void *ctx)
     free(tw->ls);
     free(tw->rbuf);
     free(tw->batch);
+    free(tw->rbatch);
+    if (tw->tfd >= 0)
+        close(tw->tfd);
     free(tw);
 }
 

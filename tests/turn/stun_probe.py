@@ -4,8 +4,12 @@
   stun_probe.py udp|tcp HOST PORT binding      → prints "mapped IP:PORT"
   stun_probe.py udp|tcp HOST PORT unknown      → prints "error CODE [unknown 0xNNNN]"
   stun_probe.py udp HOST PORT allocate USER PASS → prints "error CODE" or "relay IP:PORT"
+  stun_probe.py udp HOST PORT burst USER PASS N  → allocation + channel to a local peer, then
+      N ChannelData of mixed sizes sent back to back (the server reads them in batches and
+      sends runs to one peer with GSO), N back from the peer, then 5 spaced single ones;
+      prints "out K/N in order, back K/N in order, quiet K/5"
 """
-import hashlib, hmac, os, socket, struct, sys, zlib
+import hashlib, hmac, os, socket, struct, sys, time, zlib
 
 MAGIC = 0x2112A442
 
@@ -46,6 +50,79 @@ def xaddr(v, tid):
     return "[%s]:%d" % (socket.inet_ntop(socket.AF_INET6, ip), port)
 
 
+def xattr(t, host, port, tid):
+    """An XOR-address attribute of type t for an IPv4 host:port."""
+    ip = bytes(a ^ b for a, b in zip(socket.inet_aton(host), struct.pack("!I", MAGIC)))
+    return attr(t, struct.pack("!BBH", 0, 1, port ^ (MAGIC >> 16)) + ip)
+
+
+def payload(i, size):
+    return struct.pack("!I", i) + bytes([i % 251]) * (size - 4)
+
+
+def collect(sock, want, secs):
+    """Up to want datagrams from sock within secs."""
+    got, end = [], time.time() + secs
+    while len(got) < want and time.time() < end:
+        sock.settimeout(max(0.01, end - time.time()))
+        try:
+            got.append(sock.recv(65536))
+        except socket.timeout:
+            break
+    return got
+
+
+def burst(host, port, user, pw, n):
+    tid = os.urandom(12)
+    rt = attr(0x0019, b"\x11\0\0\0")
+    data, s = exchange("udp", host, port, msg(0x0003, tid, [rt]))
+    _, _, a = parse(data)
+    realm, nonce = a[0x0014], a[0x0015]
+    key = hashlib.md5(user + b":" + realm + b":" + pw).digest()
+    cred = [attr(0x0006, user), attr(0x0014, realm), attr(0x0015, nonce)]
+    tid = os.urandom(12)
+    s.sendto(msg(0x0003, tid, [rt] + cred, key), (host, port))
+    mtype, _, a = parse(s.recv(65536))
+    assert mtype == 0x0103, "allocate failed"
+    rhost, rport = xaddr(a[0x0016], tid).rsplit(":", 1)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    peer.bind(("127.0.0.1", 0))
+    pport = peer.getsockname()[1]
+    tid = os.urandom(12)
+    chan = attr(0x000C, struct.pack("!HH", 0x4000, 0))
+    s.sendto(msg(0x0009, tid, [chan, xattr(0x0012, "127.0.0.1", pport, tid)] + cred, key),
+             (host, port))
+    mtype, _, _ = parse(s.recv(65536))
+    assert mtype == 0x0109, "channel bind failed"
+    # Runs of equal sizes, shorter ends, one above the GSO segment cap, one above the send slot.
+    cycle = [160, 160, 160, 100, 100, 160, 1200, 1200, 1200, 1200, 60, 1400, 1400, 1480,
+             700, 700, 1600, 20, 20]
+    sent = [payload(i, cycle[i % len(cycle)]) for i in range(n)]
+    for p in sent:
+        s.sendto(struct.pack("!HH", 0x4000, len(p)) + p, (host, port))
+    out = collect(peer, n, 3)
+    back = []
+    for i, p in enumerate(sent):
+        peer.sendto(p, (rhost, int(rport)))
+        if i % 25 == 24:
+            time.sleep(0.002)  # the relay socket has the default receive buffer
+    for d in collect(s, n, 3):
+        ch, ln = struct.unpack("!HH", d[:4])
+        back.append(d[4:4 + ln] if ch == 0x4000 else b"")
+    quiet = 0
+    for i in range(5):
+        time.sleep(0.03)
+        p = payload(n + i, 160)
+        s.sendto(struct.pack("!HH", 0x4000, len(p)) + p, (host, port))
+        if collect(peer, 1, 0.5) == [p]:
+            quiet += 1
+    print("out %d/%d %s, back %d/%d %s, quiet %d/5" % (
+        len(out), n, "in order" if out == sent else "wrong",
+        len(back), n, "in order" if back == sent else "wrong", quiet))
+
+
 def exchange(proto, host, port, data):
     if proto == "udp":
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -80,6 +157,8 @@ def main():
         data, _ = exchange(proto, host, port, msg(0x0001, tid, [attr(0x7F01, b"abcd")]))
         _, _, a = parse(data)
         print("error", error_of(a), "unknown 0x%04x" % struct.unpack("!H", a[0x000A][:2])[0])
+    elif what == "burst":
+        burst(host, port, sys.argv[5].encode(), sys.argv[6].encode(), int(sys.argv[7]))
     elif what == "allocate":
         user, pw = sys.argv[5].encode(), sys.argv[6].encode()
         rt = attr(0x0019, b"\x11\0\0\0")

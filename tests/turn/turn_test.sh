@@ -58,6 +58,12 @@ uclient "IPv6 relay (REQUESTED-ADDRESS-FAMILY) to [::1]" 20 -v -x -e ::1 -r $PEE
 relay6=$(grep -oE "IPv6. Received relay addr: [^ ]+" "$T/uc.out" | head -1)
 expect_match "the relayed address is IPv6" "relay addr: ::1:2[0-9]{4}" "$relay6"
 
+# Bursts: datagrams read in batches (the listener polled every turn.poll_us), runs to one
+# peer sent with UDP GSO, the answers to the client with sendmmsg — all there, in order
+expect_eq "a burst of 400 mixed-size ChannelData both ways: all relayed, in order; then spaced ones" \
+    "out 400/400 in order, back 400/400 in order, quiet 5/5" \
+    "$($PROBE udp 127.0.0.1 $A burst u5 pw5 400 2>&1)"
+
 # RTP/RTCP pairs (uclient without -c): EVEN-PORT with R, then RESERVATION-TOKEN
 for tr in udp tcp; do
     flag=""; user=u6
