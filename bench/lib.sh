@@ -32,3 +32,17 @@ mem_kb() {
     done
     echo "$sum"
 }
+
+# thread_ticks PID — "name=ticks" (utime + stime) of every thread of the process
+# tree, to see where a phase's CPU went.
+thread_ticks() {
+    local p t f
+    for p in $(tree_pids "$1"); do
+        for t in /proc/"$p"/task/*; do
+            f=$(cat "$t/stat" 2>/dev/null) || continue
+            f=${f##*) }
+            set -- $f
+            printf '%s=%s ' "$(cat "$t/comm" 2>/dev/null)" $((${12} + ${13}))
+        done
+    done
+}

@@ -191,11 +191,13 @@ cpu_per() {
     sleep "$IDLE_SECS"
     i1=$(cpu_ticks "$SERVER_PID")
     t0=$(date +%s.%N)
+    log "$name threads before: $(thread_ticks "$SERVER_PID")"
     c0=$(cpu_ticks "$SERVER_PID")
     r=$(sipp_run "$name" "$FIXED_RATE" $((FIXED_RATE * FIXED_SECS)) "$scen" "$csv" "$@")
     sleep "$TAIL_SECS"
     c1=$(cpu_ticks "$SERVER_PID")
     t1=$(date +%s.%N)
+    log "$name threads after:  $(thread_ticks "$SERVER_PID")"
     read -r st succ nfail secs <<<"$r"
     idle_ms=$(awk -v d=$((i1 - i0)) -v hz="$hz" -v s="$IDLE_SECS" -v a="$t0" -v b="$t1" \
         'BEGIN { printf "%.0f", d * 1000 / hz / s * (b - a) }')
