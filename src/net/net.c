@@ -218,7 +218,7 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
         ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
-static socklen_t addr_len(const struct sockaddr_storage *ss)
+socklen_t net_addr_len(const struct sockaddr_storage *ss)
 {
     return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
@@ -866,7 +866,7 @@ static struct flow *flow_connect(struct net_worker *nw, const struct sockaddr_st
         return NULL;
     }
     f->peer = *to;
-    f->peerlen = addr_len(to);
+    f->peerlen = net_addr_len(to);
     f->outbound = true;
     if (!ip_admit(n, &f->peer)) {
         atomic_fetch_sub(&n->conns, 1);
@@ -975,7 +975,7 @@ static int bound_socket(int type, struct sockaddr_storage *addr, int rcvbuf)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (rcvbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    if (bind(fd, (struct sockaddr *)addr, addr_len(addr)) < 0)
+    if (bind(fd, (struct sockaddr *)addr, net_addr_len(addr)) < 0)
         goto fail;
     struct sockaddr_storage got;
     socklen_t gl = sizeof got;

@@ -200,5 +200,7 @@ const char *net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t le
 /* Address and port equality. */
 bool net_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 uint16_t net_addr_port(const struct sockaddr_storage *ss);
+/* The length of ss's socket address by its family (IPv4 or IPv6), for sendto and the like. */
+socklen_t net_addr_len(const struct sockaddr_storage *ss);
 
 #endif

@@ -32,6 +32,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/random.h"
+#include "net/net.h"
 #include "net/worker.h"
 #include "stun/stun.h"
 
@@ -233,37 +234,15 @@ static void batch_flush(struct turn_worker *tw)
         size_t j = i + 1;
         while (j < b->n && b->owner[j] == b->owner[i])
             j++;
-        int fd = b->owner[i]->fd;
-        {
-            size_t k = i;
-            while (k < j) {
-                int r = sendmmsg(fd, b->msgs + k, (unsigned)(j - k), MSG_DONTWAIT);
-                if (r <= 0)
-                    break; /* EAGAIN: the socket buffer is full; UDP drops the rest */
-                k += (size_t)r;
-            }
+        for (size_t k = i; k < j;) {
+            int r = sendmmsg(b->owner[i]->fd, b->msgs + k, (unsigned)(j - k), MSG_DONTWAIT);
+            if (r <= 0)
+                break; /* EAGAIN: the socket buffer is full; UDP drops the rest */
+            k += (size_t)r;
         }
         i = j;
     }
     b->n = 0;
-}
-
-static socklen_t sa_len(const struct sockaddr_storage *a)
-{
-    return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
-static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port &&
-           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
 }
 
 /*
@@ -286,14 +265,14 @@ static void relay_send_queued(struct turn_worker *tw, struct relay *r)
         struct msghdr *h = &msgs[nm].msg_hdr;
         memset(h, 0, sizeof *h);
         h->msg_name = &b->e[i].peer;
-        h->msg_namelen = sa_len(&b->e[i].peer);
+        h->msg_namelen = net_addr_len(&b->e[i].peer);
         h->msg_iov = &iov[ni];
         uint16_t seg = b->e[i].len;
         size_t segs = 0, bytes = 0;
         int j = i;
         while (j >= 0) {
             if (segs && (tw->gso_off || seg > GSO_MAX_SEG ||
-                         !same_peer(&b->e[j].peer, &b->e[i].peer) ||
+                         !net_addr_eq(&b->e[j].peer, &b->e[i].peer) ||
                          b->e[j].len > seg || segs == GSO_MAX_SEGS ||
                          bytes + b->e[j].len > GSO_MAX_BYTES))
                 break;
@@ -375,7 +354,7 @@ static void io_send_client(void *ctx, const struct turn_tuple *t, const uint8_t 
     if (n > SEND_SLOT) {
         batch_flush(tw); /* keeps the order toward this client */
         sendto(l->fd, p, n, MSG_DONTWAIT, (const struct sockaddr *)&t->client,
-               sa_len(&t->client));
+               net_addr_len(&t->client));
         return;
     }
     if (b->n == SEND_BATCH)
@@ -384,8 +363,7 @@ static void io_send_client(void *ctx, const struct turn_tuple *t, const uint8_t 
         tw->joined++;
     size_t i = b->n++;
     memcpy(b->data[i], p, n);
-    socklen_t alen = t->client.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                      : sizeof(struct sockaddr_in);
+    socklen_t alen = net_addr_len(&t->client);
     memcpy(&b->addr[i], &t->client, alen);
     b->owner[i] = l;
     b->iov[i].iov_base = b->data[i];
@@ -538,8 +516,7 @@ static void io_relay_send(void *ctx, void *handle, const struct sockaddr *peer, 
     struct turn_worker *tw = ctx;
     struct relay *r = handle;
     struct relay_batch *b = tw->rbatch;
-    socklen_t alen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                 : sizeof(struct sockaddr_in);
+    socklen_t alen = net_addr_len((const struct sockaddr_storage *)peer);
     if (n > SEND_SLOT) {
         if (r->qhead >= 0)
             relay_flush(tw); /* keeps the order toward this peer */

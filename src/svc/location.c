@@ -532,18 +532,29 @@ void loc_free(struct loc_table *t)
     free(t);
 }
 
+/* aor's shard, locked (the caller unlocks), and its record (NULL: none) in *A. */
+static struct shard *lock_aor(struct loc_table *t, str aor, struct aor **A, int *rc)
+{
+    struct norm k;
+    *rc = normalise(t, aor, &k);
+    if (*rc < 0)
+        return NULL;
+    struct shard *s = shard_of(t, k.h);
+    pthread_mutex_lock(&s->lock);
+    *A = *aor_slot(s, k.h, k.key);
+    return s;
+}
+
 int loc_lookup(struct loc_table *t, str aor, uint64_t now_ms, struct arena *a,
                struct loc_binding **out, size_t *n)
 {
-    struct norm k;
+    struct aor *A;
+    int rc;
     *out = NULL;
     *n = 0;
-    int rc = normalise(t, aor, &k);
-    if (rc < 0)
+    struct shard *s = lock_aor(t, aor, &A, &rc);
+    if (!s)
         return rc;
-    struct shard *s = shard_of(t, k.h);
-    pthread_mutex_lock(&s->lock);
-    struct aor *A = *aor_slot(s, k.h, k.key);
     if (A)
         rc = copy_list(A->head, now_ms, a, out, n);
     pthread_mutex_unlock(&s->lock);
@@ -552,13 +563,11 @@ int loc_lookup(struct loc_table *t, str aor, uint64_t now_ms, struct arena *a,
 
 int loc_lookup_each(struct loc_table *t, str aor, uint64_t now_ms, loc_each_fn fn, void *ctx)
 {
-    struct norm k;
-    int rc = normalise(t, aor, &k);
-    if (rc < 0)
+    struct aor *A;
+    int rc;
+    struct shard *s = lock_aor(t, aor, &A, &rc);
+    if (!s)
         return rc;
-    struct shard *s = shard_of(t, k.h);
-    pthread_mutex_lock(&s->lock);
-    struct aor *A = *aor_slot(s, k.h, k.key);
     for (const struct bnd *b = A ? A->head : NULL; b; b = b->next)
         if (b->expires_ms > now_ms) {
             struct loc_binding o;

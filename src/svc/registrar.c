@@ -167,6 +167,19 @@ static int parse_q(str s, uint16_t *out)
     return 0;
 }
 
+/* "user@domain", normalised for the location table, into out (cap bytes, NUL added).
+ * 0, -E2BIG or loc_aor_normalise's error. No printf: this runs per REGISTER and per lookup. */
+static int aor_text(str user, str domain, char *out, size_t cap)
+{
+    char raw[LOC_AOR_MAX + 2];
+    struct buf b = buf_over(raw, sizeof raw);
+    if (buf_append_str(&b, user) < 0 || buf_append_byte(&b, '@') < 0 ||
+        buf_append_str(&b, domain) < 0)
+        return -E2BIG;
+    ssize_t len = loc_aor_normalise(buf_str(&b), out, cap);
+    return len < 0 ? (int)len : 0;
+}
+
 /* The AOR of a REGISTER: the To user at the domain its host stands for. -EINVAL: not
  * a SIP AOR; -EXDEV: a domain we do not serve. */
 static int aor_of(struct core_req *r, char *out, size_t cap)
@@ -179,12 +192,7 @@ static int aor_of(struct core_req *r, char *out, size_t cap)
     str domain;
     if (!core_canonical_domain(r->sw, u.host, &domain))
         return -EXDEV;
-    char raw[LOC_AOR_MAX + 2];
-    int n = snprintf(raw, sizeof raw, "%.*s@%.*s", STR_FMT(u.user), STR_FMT(domain));
-    if (n < 0 || (size_t)n >= sizeof raw)
-        return -E2BIG;
-    ssize_t len = loc_aor_normalise(str_make(raw, (size_t)n), out, cap);
-    return len < 0 ? (int)len : 0;
+    return aor_text(u.user, domain, out, cap);
 }
 
 /* The 200 OK: every current binding with its remaining time. */
@@ -425,15 +433,8 @@ static void lookup_one(void *ctx, const struct loc_binding *b)
 int registrar_lookup(struct registrar *rg, str user, str domain, uint64_t now_ms,
                      struct core_target *out, size_t max)
 {
-    char raw[LOC_AOR_MAX + 2], aor[LOC_AOR_MAX + 2];
-    if (user.len + 1 + domain.len >= sizeof raw || max == 0)
-        return 0;
-    if (user.len)
-        memcpy(raw, user.s, user.len);
-    raw[user.len] = '@';
-    if (domain.len)
-        memcpy(raw + user.len + 1, domain.s, domain.len);
-    if (loc_aor_normalise(str_make(raw, user.len + 1 + domain.len), aor, sizeof aor) < 0)
+    char aor[LOC_AOR_MAX + 2];
+    if (max == 0 || aor_text(user, domain, aor, sizeof aor) < 0)
         return 0;
     struct lookup_ctx c = { out, max, 0 };
     if (loc_lookup_each(rg->loc, str_cstr(aor), now_ms, lookup_one, &c) < 0)
