@@ -516,7 +516,9 @@ static void io_relay_send(void *ctx, void *handle, const struct sockaddr *peer, 
     struct turn_worker *tw = ctx;
     struct relay *r = handle;
     struct relay_batch *b = tw->rbatch;
-    socklen_t alen = net_addr_len((const struct sockaddr_storage *)peer);
+    /* by sa_family: peer need not be aligned as a sockaddr_storage */
+    socklen_t alen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in);
     if (n > SEND_SLOT) {
         if (r->qhead >= 0)
             relay_flush(tw); /* keeps the order toward this peer */
