@@ -6,6 +6,13 @@
  * retransmission timer and its end timer — FIFO lists per duration, so that
  * starting, stopping and firing are O(1) however many transactions are live.
  * Timer names in comments are those of RFC 3261.
+ *
+ * End timers that only let a finished transaction linger (absorbing
+ * retransmissions: Timers D, H, I, J, K, L, M) go to a second queue whose
+ * expiries the table reports rounded up to a LINGER_MS grid: their precise
+ * moment has no effect on the wire, and at 500 transactions a second firing
+ * each one alone would wake the worker a thousand times a second for nothing
+ * but freeing. Timeouts (B, F, C) and retransmissions keep their exact times.
  */
 #include "sip/txn.h"
 
@@ -20,6 +27,19 @@
 
 #define KEY_MAX 1024
 #define MAX_ACK 4096
+#define LINGER_MS 100 /* grid of the lingering end timers' wake-ups */
+
+/*
+ * A server transaction's request as received: parsed, with where it came from,
+ * in one block (the header table, then the bytes, follow). It goes as soon as
+ * only the table holds a finished non-INVITE transaction (see txn_unref): a
+ * lingering transaction keeps its key and last response, not the request.
+ */
+struct txn_rq {
+    struct sip_msg msg;
+    struct net_rx src;
+    struct sip_hdr hdrs[]; /* msg's, then the request's bytes */
+};
 
 struct txn {
     int refs;
@@ -30,13 +50,10 @@ struct txn {
     uint16_t status;
     struct buf key;
     struct net_dest dest; /* client: the target; server: where responses go */
-    struct net_rx src;    /* server: where the request came from (data = req copy) */
-    struct buf req;       /* server: the request received; client: the request sent */
+    struct txn_rq *rq;    /* server: the request received (NULL once given back) */
+    struct buf req;       /* client: the request sent */
     struct buf last;      /* server: the last response sent; client: the ACK sent */
-    struct sip_msg msg;   /* server: req parsed */
-    struct sip_hdr *hdrs;
-    bool shrink;          /* give req and msg back when only the table holds t */
-    bool msg_freed;       /* server non-INVITE after its final response: req and msg gone */
+    bool shrink;          /* give rq back when only the table holds t */
     uint64_t t_retx, t_end; /* absolute ms, 0 = not set */
     uint32_t interval;
     struct tq_node n_retx, n_end; /* t_retx and t_end in the table's queues */
@@ -49,13 +66,14 @@ struct txn_table {
     struct sip_limits lim;
     size_t max_txns;
     struct map *map;
-    struct tq timers;
+    struct tq timers; /* retransmissions and timeouts, at their exact times */
+    struct tq linger; /* end timers of finished transactions, woken on the LINGER_MS grid */
     struct txn_stats st;
 };
 
 /* ---- timers ---- */
 
-enum { TIMER_RETX, TIMER_END }; /* tq_node tags */
+enum { TIMER_RETX, TIMER_END, TIMER_LINGER }; /* tq_node tags (n_end: which queue) */
 #define OWNER(node, field) ((struct txn *)((char *)(node) - offsetof(struct txn, field)))
 
 static void timer_sync(struct tq *q, struct tq_node *n, uint64_t at, uint64_t now)
@@ -66,17 +84,36 @@ static void timer_sync(struct tq *q, struct tq_node *n, uint64_t at, uint64_t no
         tq_add(q, n, now, at);
 }
 
+static struct tq *end_queue(struct txn_table *tt, const struct txn *t)
+{
+    return t->n_end.tag == TIMER_LINGER ? &tt->linger : &tt->timers;
+}
+
+/* Whether t's end timer only ends a transaction that has had its final answer. */
+static bool end_lingers(const struct txn *t, uint64_t now)
+{
+    if (t->t_end <= now)
+        return false; /* due now (reliable transports): no reason to wait */
+    return t->server || (t->state != TXN_CALLING && t->state != TXN_TRYING &&
+                         t->state != TXN_PROCEEDING);
+}
+
 /* Puts t's timers where t_retx and t_end say, after they changed. */
 static void timers_update(struct txn_table *tt, struct txn *t, uint64_t now)
 {
     timer_sync(&tt->timers, &t->n_retx, t->t_retx, now);
-    timer_sync(&tt->timers, &t->n_end, t->t_end, now);
+    uint8_t tag = t->t_end && end_lingers(t, now) ? TIMER_LINGER : TIMER_END;
+    if (tag != t->n_end.tag) {
+        tq_del(end_queue(tt, t), &t->n_end);
+        t->n_end.tag = tag;
+    }
+    timer_sync(end_queue(tt, t), &t->n_end, t->t_end, now);
 }
 
 static void timers_stop(struct txn_table *tt, struct txn *t)
 {
     tq_del(&tt->timers, &t->n_retx);
-    tq_del(&tt->timers, &t->n_end);
+    tq_del(end_queue(tt, t), &t->n_end);
 }
 
 /* ---- keys ---- */
@@ -149,17 +186,15 @@ void txn_unref(struct txn *t)
             /* the user's last pointer is gone (the transaction layer holds one across
              * its own callbacks): the request copy is no longer needed */
             t->shrink = false;
-            buf_free(&t->req);
-            free(t->hdrs);
-            t->hdrs = NULL;
-            t->msg_freed = true;
+            free(t->rq);
+            t->rq = NULL;
         }
         return;
     }
     buf_free(&t->key);
     buf_free(&t->req);
     buf_free(&t->last);
-    free(t->hdrs);
+    free(t->rq);
     free(t);
 }
 
@@ -230,24 +265,26 @@ static int server_new(struct txn_table *tt, const struct sip_msg *m, const struc
     if (!t)
         return -ENOMEM;
     int rc = -ENOMEM;
-    t->hdrs = malloc((m->nhdrs ? m->nhdrs : 1) * sizeof *t->hdrs);
-    if (!t->hdrs || buf_append(&t->req, rx->data, m->len) < 0 ||
-        buf_append_str(&t->key, buf_str(key)) < 0)
+    size_t nh = m->nhdrs ? m->nhdrs : 1;
+    t->rq = malloc(sizeof *t->rq + nh * sizeof(struct sip_hdr) + m->len);
+    if (!t->rq || buf_append_str(&t->key, buf_str(key)) < 0)
         goto fail;
-    sip_msg_init(&t->msg, t->hdrs, m->nhdrs ? m->nhdrs : 1);
+    struct txn_rq *rq = t->rq;
+    char *bytes = (char *)(rq->hdrs + nh);
+    memcpy(bytes, rx->data, m->len);
+    sip_msg_init(&rq->msg, rq->hdrs, nh);
     struct sip_limits lim = tt->lim;
-    if (lim.max_headers > m->nhdrs)
-        lim.max_headers = m->nhdrs ? m->nhdrs : 1;
-    if (sip_msg_parse(&t->msg, (const char *)t->req.data, t->req.len, &lim,
+    if (lim.max_headers > nh)
+        lim.max_headers = nh;
+    if (sip_msg_parse(&rq->msg, bytes, m->len, &lim,
                       rx->transport == TRANSPORT_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM) <= 0) {
         rc = -EPROTO; /* cannot happen: the same bytes parsed once already */
         goto fail;
     }
     t->method = m->method;
-    t->src = *rx;
-    t->src.data = (const char *)t->req.data;
-    t->src.len = t->req.len;
-    t->src.local = rx->local;
+    rq->src = *rx;
+    rq->src.data = bytes;
+    rq->src.len = m->len;
     t->reliable = rx->transport != TRANSPORT_UDP;
     response_dest(m, rx, &t->dest);
     t->state = m->method == SIP_M_INVITE ? TXN_PROCEEDING : TXN_TRYING;
@@ -257,7 +294,7 @@ static int server_new(struct txn_table *tt, const struct sip_msg *m, const struc
     tt->st.server_created++;
     tt->st.live++;
     txn_ref(t);
-    tt->tu.request(tt->tu.ctx, t, &t->msg, &t->src);
+    tt->tu.request(tt->tu.ctx, t, &rq->msg, &rq->src);
     txn_unref(t);
     return 0;
 fail:
@@ -515,6 +552,7 @@ int txn_table_new(struct txn_table **out, const struct txn_timers *timers,
     if (!tt)
         return -ENOMEM;
     tq_init(&tt->timers);
+    tq_init(&tt->linger);
     if (map_new(&tt->map, MAP_KEY_STR, 1024) < 0) {
         free(tt);
         return -ENOMEM;
@@ -619,12 +657,18 @@ void txn_table_tick(struct txn_table *tt, uint64_t now)
 {
     struct tq_node *n;
     while ((n = tq_pop(&tt->timers, now)))
-        fire(tt, n->tag == TIMER_END ? OWNER(n, n_end) : OWNER(n, n_retx), now);
+        fire(tt, n->tag == TIMER_RETX ? OWNER(n, n_retx) : OWNER(n, n_end), now);
+    while ((n = tq_pop(&tt->linger, now)))
+        fire(tt, OWNER(n, n_end), now);
 }
 
 uint64_t txn_table_next(const struct txn_table *tt)
 {
-    return tq_next(&tt->timers);
+    uint64_t next = tq_next(&tt->timers);
+    uint64_t linger = tq_next(&tt->linger);
+    if (linger != UINT64_MAX && linger % LINGER_MS)
+        linger += LINGER_MS - linger % LINGER_MS;
+    return linger < next ? linger : next;
 }
 
 void txn_table_stats(const struct txn_table *tt, struct txn_stats *out)
@@ -666,12 +710,12 @@ enum sip_method txn_method(const struct txn *t)
 
 const struct sip_msg *txn_request(const struct txn *t)
 {
-    return t->server && !t->msg_freed ? &t->msg : NULL;
+    return t->rq ? &t->rq->msg : NULL;
 }
 
 const struct net_rx *txn_source(const struct txn *t)
 {
-    return t->server ? &t->src : NULL;
+    return t->rq ? &t->rq->src : NULL;
 }
 
 uint16_t txn_status(const struct txn *t)

@@ -86,7 +86,8 @@ int txn_table_recv(struct txn_table *tt, const struct sip_msg *m, const struct n
 
 /* Runs every timer due at now. */
 void txn_table_tick(struct txn_table *tt, uint64_t now);
-/* The time of the next timer, or UINT64_MAX when none is set. */
+/* When txn_table_tick is next needed (UINT64_MAX: never). Ends of finished
+ * transactions are reported on a 100 ms grid, so that they fire in batches. */
 uint64_t txn_table_next(const struct txn_table *tt);
 void txn_table_stats(const struct txn_table *tt, struct txn_stats *out);
 
@@ -141,7 +142,7 @@ enum sip_method txn_method(const struct txn *t);
  * is left, and this returns NULL.
  */
 const struct sip_msg *txn_request(const struct txn *t);
-/* Server transactions: where the request came from. */
+/* Server transactions: where the request came from; NULL with txn_request. */
 const struct net_rx *txn_source(const struct txn *t);
 /* Server: the status of the last response sent (0 = none). Client: of the last received. */
 uint16_t txn_status(const struct txn *t);

@@ -402,6 +402,42 @@ static void test_client_non_invite(void **state)
     txn_table_free(tt);
 }
 
+/* Ends of finished transactions wake the table on a 100 ms grid; timeouts and
+ * retransmissions keep their exact times. */
+static void test_linger_grid(void **state)
+{
+    (void)state;
+    struct txn_table *tt = table(0);
+    E.now = 1037;
+    feed(tt, request("MESSAGE", "z9hG4bKg1", "MESSAGE", 1, NULL), TRANSPORT_UDP);
+    struct txn *st = E.last_server;
+    struct txn *ct = client(tt, "MESSAGE", "z9hG4bKg2", TRANSPORT_UDP);
+    assert_int_equal(txn_table_next(tt), 1037 + T1); /* Timer E, exact */
+    E.now = 1040;
+    feed(tt, response(200, "z9hG4bKg2", "MESSAGE"), TRANSPORT_UDP);
+    assert_int_equal(txn_state(ct), TXN_COMPLETED);
+    /* Timer F is gone; Timer K (1040 + T4) lingers: woken at the next 100 ms */
+    assert_int_equal(txn_table_next(tt), 6100);
+    respond(st, 200); /* Timer J (1040 + 64*T1) lingers too */
+    assert_int_equal(txn_table_next(tt), 6100);
+    txn_table_tick(tt, 6039); /* not due yet */
+    assert_int_equal(E.terminated, 0);
+    txn_table_tick(tt, 6100);
+    assert_int_equal(E.terminated, 1);
+    assert_int_equal(txn_table_next(tt), 33100);
+    run_until(tt, 33100);
+    assert_int_equal(E.terminated, 2);
+    assert_int_equal(txn_table_next(tt), UINT64_MAX);
+    /* a client timeout stays exact: Timer F */
+    E.now = 40001;
+    client(tt, "OPTIONS", "z9hG4bKg3", TRANSPORT_UDP);
+    run_until(tt, 40001 + 64 * T1 - 1);
+    assert_int_equal(E.timeouts, 0);
+    run_until(tt, 40001 + 64 * T1);
+    assert_int_equal(E.timeouts, 1);
+    txn_table_free(tt);
+}
+
 static void test_client_timer_f(void **state)
 {
     (void)state;
@@ -568,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_cancel_lookup),
         cmocka_unit_test(test_client_non_invite),
         cmocka_unit_test(test_client_timer_f),
+        cmocka_unit_test(test_linger_grid),
         cmocka_unit_test(test_client_invite_timer_b),
         cmocka_unit_test(test_client_invite_non2xx),
         cmocka_unit_test(test_client_invite_2xx),
