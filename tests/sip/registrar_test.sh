@@ -60,6 +60,7 @@ expect_match "the failures are logged" "failed authentication of 'carol'" "$(cat
 
 # REGISTER is answered without a transaction (sip.stateless_register): a retransmission
 # (same bytes) is processed again and gets the same answer; a lower CSeq still gets 500
+"$RTCCTL" --set server.data_dir="$T/nochallenge" user add bob --password secret >/dev/null
 start_rtcd nochallenge --set "sip.listen=udp:127.0.0.1:15090" --set http.listen= \
     --set turn.listen= --set auth.challenge=none || { not_ok "rtcd (auth none) starts"; finish; }
 out=$(python3 - <<'PY'
@@ -91,5 +92,66 @@ expect_eq "its retransmission gets 200 again" "SIP/2.0 200 OK" "$(echo $st2)"
 expect_eq "with the same To tag" "same-tag" "$(echo $tags)"
 expect_eq "and still one binding" "1" "$(echo $ncontact)"
 expect_match "a lower CSeq from the same Call-ID: 500" "^SIP/2.0 500" "$(echo $lower)"
+
+# A proxied MESSAGE, once answered, is absorbed by its transactions: a retransmission gets
+# the final again and is not forwarded again (also after the proxy has let go of it); a
+# forked MESSAGE's late second answer goes nowhere.
+out=$(python3 - <<'PY'
+import socket, time
+def sock(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    s.settimeout(1.5)
+    return s
+srv = ("127.0.0.1", 15090)
+caller, dev1, dev2 = sock(15094), sock(15092), sock(15093)
+def reg(s, port, cid):
+    s.sendto(("REGISTER sip:localhost SIP/2.0\r\n"
+              f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKr{port};rport\r\n"
+              "Max-Forwards: 70\r\nFrom: <sip:bob@localhost>;tag=b1\r\n"
+              f"To: <sip:bob@localhost>\r\nCall-ID: {cid}\r\n"
+              f"CSeq: 1 REGISTER\r\nContact: <sip:bob@127.0.0.1:{port}>\r\n"
+              "Expires: 600\r\nContent-Length: 0\r\n\r\n").encode(), srv)
+    return s.recv(65535).decode().split("\r\n")[0]
+msg = ("MESSAGE sip:bob@localhost SIP/2.0\r\n"
+       "Via: SIP/2.0/UDP 127.0.0.1:15094;branch=z9hG4bKmsgabs1;rport\r\n"
+       "Max-Forwards: 70\r\nFrom: <sip:alice@localhost>;tag=a1\r\n"
+       "To: <sip:bob@localhost>\r\nCall-ID: absorb-1@127.0.0.1\r\nCSeq: 1 MESSAGE\r\n"
+       "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi").encode()
+def answer(s, req, status):
+    lines = req.split("\r\n")
+    keep = [l for l in lines[1:] if l.split(":")[0].lower() in ("via", "from", "call-id", "cseq")]
+    to = [l for l in lines if l.lower().startswith("to:")][0]
+    s.sendto((f"SIP/2.0 {status} X\r\n" + "\r\n".join(keep) + f"\r\n{to};tag=d{status}\r\n"
+              "Content-Length: 0\r\n\r\n").encode(), srv)
+def got(s):
+    try:
+        return s.recv(65535).decode()
+    except socket.timeout:
+        return ""
+res = [reg(dev1, 15092, "absorb-r1"), reg(dev2, 15093, "absorb-r2")]
+caller.sendto(msg, srv)
+r1, r2 = got(dev1), got(dev2)
+answer(dev1, r1, 200)
+res.append(got(caller).split("\r\n")[0])
+answer(dev2, r2, 486)
+late = got(caller)
+res.append("late-none" if not late else "late:" + late.split("\r\n")[0])
+for wait in (0, 1.0):
+    time.sleep(wait)
+    caller.sendto(msg, srv)
+    res.append(got(caller).split("\r\n")[0])
+dev1.settimeout(0.5); dev2.settimeout(0.5)
+res.append("forwarded-again" if got(dev1) or got(dev2) else "not-forwarded")
+print("|".join(res))
+PY
+)
+IFS='|' read -r rg1 rg2 first late again1 again2 fwd <<<"$out"
+expect_eq "two devices register" "SIP/2.0 200 OK|SIP/2.0 200 OK" "$rg1|$rg2"
+expect_eq "the forked MESSAGE's first 200 goes upstream" "SIP/2.0 200 X" "$first"
+expect_eq "the other device's later 486 does not" "late-none" "$late"
+expect_eq "a retransmission gets the 200 again" "SIP/2.0 200 X" "$again1"
+expect_eq "and a second after, too" "SIP/2.0 200 X" "$again2"
+expect_eq "neither is forwarded to the devices again" "not-forwarded" "$fwd"
 
 finish
