@@ -302,6 +302,52 @@ static uint32_t callid_owner(struct sip_server *s, str call_id)
     return (uint32_t)(map_siphash(s->hash_key, call_id.s, call_id.len, false) % s->nworkers);
 }
 
+int core__branch_worker(struct sip_server *s, str branch)
+{
+    size_t at;
+    if (str_has_prefix(branch, STR("z9hG4bKu"))) {
+        at = 8;
+    } else if (str_has_prefix(branch, STR("z9hG4bKr"))) {
+        ssize_t dot = str_find_char(branch, '.');
+        if (dot < 0)
+            return -1;
+        at = (size_t)dot + 1;
+    } else {
+        return -1;
+    }
+    str salt = str_sub(branch, at, 8);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (s->workers[i] && str_eq(salt, str_cstr(s->workers[i]->branch_salt)))
+            return (int)i;
+    return -1;
+}
+
+/*
+ * The worker a message is processed on. Transactions and dialogs of a Call-ID live on
+ * the worker its hash names, with two exceptions that save a hand-over each:
+ * - a response to a request we sent goes to the worker that sent it, named by the salt
+ *   in our branch (the same worker as the Call-ID's, except for the next case);
+ * - an out-of-dialog MESSAGE over UDP is served where it arrived: it has no state
+ *   beyond its transaction, and its retransmissions come from the same address, which
+ *   SO_REUSEPORT delivers to the same socket, so the same worker.
+ * (A REGISTER answered without a transaction needs no owner at all: see stateless.)
+ */
+static uint32_t owner_of(struct sip_server *s, const struct sip_msg *m, const struct net_rx *rx,
+                         uint32_t here)
+{
+    if (s->nworkers <= 1)
+        return 0;
+    if (!m->is_request) {
+        int w = core__branch_worker(s, m->via.branch);
+        if (w >= 0)
+            return (uint32_t)w;
+    } else if (m->method == SIP_M_MESSAGE && rx->transport == TRANSPORT_UDP &&
+               !m->to.tag.len) {
+        return here;
+    }
+    return callid_owner(s, m->call_id);
+}
+
 struct handover {
     struct sip_server *srv;
     struct net_rx rx;
@@ -436,8 +482,9 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
      * arrived — the registrar's tables are shared — which saves the hand-over.
      */
     bool sl = m.is_request && stateless(s, &m);
-    uint32_t owner = callid_owner(s, m.call_id);
-    if (!handed && !sl && owner != worker_index(sw->w)) {
+    uint32_t here = worker_index(sw->w);
+    uint32_t owner = sl ? here : owner_of(s, &m, rx, here);
+    if (!handed && owner != here) {
         struct handover *h = malloc(sizeof *h + rx->len);
         if (!h)
             return;

@@ -134,4 +134,11 @@ int proxy__forward_stateless(struct sip_worker *sw, const struct sip_msg *m,
 /* Where the next hop of a URI is (IP literal hosts only for now). 0 or -EHOSTUNREACH. */
 int proxy__uri_dest(struct sip_worker *sw, str uri, struct net_dest *d);
 
+/*
+ * The worker whose salt a branch of ours carries ("z9hG4bKr<hash>.<salt><seq>" from the
+ * proxy, "z9hG4bKu<salt><seq>" from our own requests), or -1: nobody outside can know
+ * the salts, so a match also says the request passed here.
+ */
+int core__branch_worker(struct sip_server *s, str branch);
+
 #endif

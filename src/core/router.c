@@ -358,17 +358,9 @@ static bool from_ourselves(struct core_req *r)
 {
     struct sip_server *s = r->sw->srv;
     const struct sip_via *v = &r->m->via;
-    if (!str_has_prefix(v->branch, STR("z9hG4bKr")) ||
-        !core__is_local_host(s, v->host, v->has_port ? v->port : 0))
-        return false;
-    ssize_t dot = str_find_char(v->branch, '.');
-    if (dot < 0)
-        return false;
-    str salt = str_sub(v->branch, (size_t)dot + 1, 8);
-    for (unsigned i = 0; i < s->nworkers; i++)
-        if (s->workers[i] && str_eq(salt, str_cstr(s->workers[i]->branch_salt)))
-            return true;
-    return false;
+    return str_has_prefix(v->branch, STR("z9hG4bKr")) &&
+           core__is_local_host(s, v->host, v->has_port ? v->port : 0) &&
+           core__branch_worker(s, v->branch) >= 0;
 }
 
 static void local_request(struct core_req *r)
