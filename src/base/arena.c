@@ -61,22 +61,20 @@ void arena_free(struct arena *a)
 void arena_reset(struct arena *a)
 {
     struct chunk *c = a->head;
-    if (c && c->next) {
-        size_t total = a->total;
-        while (c && c->next) {
-            struct chunk *n = c->next;
-            a->total -= c->size;
+    size_t total = a->total; /* every chunk's size: the high-water mark */
+    while (c && c->next) {
+        struct chunk *n = c->next;
+        a->total -= c->size;
+        free(c);
+        c = n;
+    }
+    /* c is the first chunk; when there were more, grow it to all of them if that is modest */
+    if (c && total > c->size && total <= ARENA_KEEP_MAX) {
+        struct chunk *big = chunk_new(total);
+        if (big) {
+            a->total += total - c->size;
             free(c);
-            c = n;
-        }
-        /* c is the first chunk; grow it to the high-water mark when that is modest */
-        if (total <= ARENA_KEEP_MAX && total > c->size) {
-            struct chunk *big = chunk_new(total);
-            if (big) {
-                a->total += total - c->size;
-                free(c);
-                c = big;
-            }
+            c = big;
         }
     }
     a->head = c;

@@ -326,7 +326,7 @@ int core__branch_worker(struct sip_server *s, str branch)
  * The worker a message is processed on. Transactions and dialogs of a Call-ID live on
  * the worker its hash names, with two exceptions that save a hand-over each:
  * - a response to a request we sent goes to the worker that sent it, named by the salt
- *   in our branch (the same worker as the Call-ID's, except for the next case);
+ *   in our branch (for a proxied request other than the next case, the Call-ID's);
  * - an out-of-dialog MESSAGE over UDP is served where it arrived: it has no state
  *   beyond its transaction, and its retransmissions come from the same address, which
  *   SO_REUSEPORT delivers to the same socket, so the same worker.
@@ -476,11 +476,7 @@ static void process(struct sip_worker *sw, const struct net_rx *rx, bool handed)
         }
         return; /* a malformed response is dropped */
     }
-    /*
-     * A transaction lives on its Call-ID's worker; a request answered without one
-     * (a REGISTER, sip.stateless_register) needs no owner and is served where it
-     * arrived — the registrar's tables are shared — which saves the hand-over.
-     */
+    /* a request answered without a transaction (stateless) is served where it arrived */
     bool sl = m.is_request && stateless(s, &m);
     uint32_t here = worker_index(sw->w);
     uint32_t owner = sl ? here : owner_of(s, &m, rx, here);
