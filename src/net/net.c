@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "net/steer.h"
 #include "net/tls.h"
 
 #define UDP_DGRAM_MAX 65536
@@ -50,6 +51,9 @@ struct net {
     struct worker *_Atomic *wk;  /* by worker index, set at start, read by any worker */
     pthread_mutex_t lock;        /* guards bound ports and per_ip */
     uint16_t bound_port[NET_MAX_LISTEN];
+    /* UDP listener i's sockets, worker k's at [i * nworkers + k], until k takes it (-1) */
+    int *udp_fds;
+    int udp_state[CONFIG_MAX_LISTEN]; /* 0 not bound yet, 1 bound, else the bind's -errno */
     struct map *per_ip; /* raw address bytes → connection count (as uintptr_t) */
     pthread_mutex_t flows_lock;
     struct map *alive; /* every open flow id (any worker) → 1 */
@@ -233,14 +237,18 @@ int net_new(struct net **out, const struct listen_list *listen, const struct net
         return -ENOMEM;
     n->workers = calloc(nworkers ? nworkers : 1, sizeof *n->workers);
     n->wk = calloc(nworkers ? nworkers : 1, sizeof *n->wk);
-    if (!n->workers || !n->wk || map_new(&n->per_ip, MAP_KEY_STR, 64) < 0 ||
+    n->udp_fds = malloc(CONFIG_MAX_LISTEN * (nworkers ? nworkers : 1) * sizeof *n->udp_fds);
+    if (!n->workers || !n->wk || !n->udp_fds || map_new(&n->per_ip, MAP_KEY_STR, 64) < 0 ||
         map_new(&n->alive, MAP_KEY_INT, 1024) < 0) {
         map_free(n->per_ip);
         free(n->workers);
         free(n->wk);
+        free(n->udp_fds);
         free(n);
         return -ENOMEM;
     }
+    for (size_t i = 0; i < CONFIG_MAX_LISTEN * (nworkers ? nworkers : 1); i++)
+        n->udp_fds[i] = -1;
     for (size_t i = 0; i < listen->n; i++) {
         const struct listen_addr *la = &listen->v[i];
         if (la->transport == TRANSPORT_UDP || la->transport == TRANSPORT_TCP ||
@@ -274,6 +282,10 @@ void net_free(struct net *n)
         return;
     map_free(n->per_ip);
     map_free(n->alive);
+    for (size_t i = 0; i < CONFIG_MAX_LISTEN * n->nworkers; i++)
+        if (n->udp_fds[i] >= 0)
+            close(n->udp_fds[i]); /* a worker that never started */
+    free(n->udp_fds);
     pthread_mutex_destroy(&n->lock);
     pthread_mutex_destroy(&n->flows_lock);
     free(n->workers);
@@ -1016,6 +1028,52 @@ static void remember_port(struct net *n, size_t i, const struct sockaddr_storage
     pthread_mutex_unlock(&n->lock);
 }
 
+/*
+ * Worker k's socket of UDP listener i (a SIP one, so i < CONFIG_MAX_LISTEN). The first
+ * worker to ask binds every worker's socket, in worker order, because the steering
+ * program (net/steer.h) names sockets by the order they joined the group.
+ */
+static int udp_group_fd(struct net *n, size_t i, unsigned k, struct sockaddr_storage *addr)
+{
+    pthread_mutex_lock(&n->lock);
+    int *fds = &n->udp_fds[i * n->nworkers];
+    if (n->udp_state[i] == 0) {
+        int rc = 0;
+        for (unsigned j = 0; j < n->nworkers && rc == 0; j++) {
+            int fd = bound_socket(SOCK_DGRAM, addr, n->lim.udp_rcvbuf);
+            if (fd < 0)
+                rc = fd;
+            else
+                fds[j] = fd;
+        }
+        for (unsigned j = 0; j < n->nworkers && rc < 0; j++) {
+            if (fds[j] >= 0)
+                close(fds[j]);
+            fds[j] = -1;
+        }
+        n->udp_state[i] = rc < 0 ? rc : 1;
+        if (rc == 0 && n->nworkers > 1 && n->nworkers <= STEER_MAX_INDEX + 1) {
+            int e = steer_attach(fds[0]);
+            if (e < 0) {
+                char a[64];
+                log_warn("net", "udp:%s: datagrams not steered to their worker: %s",
+                         net_addr_str(addr, a, sizeof a), strerror(-e));
+            }
+        }
+    }
+    int fd = fds[k];
+    fds[k] = -1;
+    if (fd >= 0) {
+        struct sockaddr_storage got;
+        socklen_t gl = sizeof got;
+        if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
+            *addr = got;
+    }
+    int state = n->udp_state[i];
+    pthread_mutex_unlock(&n->lock);
+    return fd >= 0 ? fd : state < 0 ? state : -EBADF;
+}
+
 int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
 {
     struct net_worker *nw = calloc(1, sizeof *nw);
@@ -1045,7 +1103,7 @@ int net_worker_start(struct net *n, struct worker *w, struct net_worker **out)
         const struct listen_addr *la = listen_entry(n, i);
         struct sockaddr_storage addr = listen_addr(n, i);
         if (la->transport == TRANSPORT_UDP) {
-            int fd = bound_socket(SOCK_DGRAM, &addr, n->lim.udp_rcvbuf);
+            int fd = udp_group_fd(n, i, worker_index(w), &addr);
             if (fd < 0) {
                 rc = fd;
                 break;
