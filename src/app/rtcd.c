@@ -196,6 +196,9 @@ static void core_metrics(void *arg, struct http_metrics_out *o)
     http_metric(o, "rtcd_sip_transactions_total", HTTP_METRIC_COUNTER,
                 "SIP requests handled by transactions (requests received)", NULL,
                 (double)st.requests);
+    http_metric(o, "rtcd_sip_handovers_total", HTTP_METRIC_COUNTER,
+                "SIP messages received on one worker and handled on another", NULL,
+                (double)st.handovers);
     http_metric(o, "rtcd_registrations_total", HTTP_METRIC_COUNTER,
                 "REGISTER requests answered 2xx", NULL, (double)st.registrations);
     http_metric(o, "rtcd_auth_failures_total", HTTP_METRIC_COUNTER,

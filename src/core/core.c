@@ -302,6 +302,15 @@ static uint32_t callid_owner(struct sip_server *s, str call_id)
     return (uint32_t)(map_siphash(s->hash_key, call_id.s, call_id.len, false) % s->nworkers);
 }
 
+/* The worker whose salt this is, or -1. */
+static int salt_worker(struct sip_server *s, str salt)
+{
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (s->workers[i] && str_eq(salt, str_cstr(s->workers[i]->branch_salt)))
+            return (int)i;
+    return -1;
+}
+
 int core__branch_worker(struct sip_server *s, str branch)
 {
     size_t at;
@@ -315,22 +324,21 @@ int core__branch_worker(struct sip_server *s, str branch)
     } else {
         return -1;
     }
-    str salt = str_sub(branch, at, 8);
-    for (unsigned i = 0; i < s->nworkers; i++)
-        if (s->workers[i] && str_eq(salt, str_cstr(s->workers[i]->branch_salt)))
-            return (int)i;
-    return -1;
+    return salt_worker(s, str_sub(branch, at, 8));
 }
 
 /*
  * The worker a message is processed on. Transactions and dialogs of a Call-ID live on
- * the worker its hash names, with two exceptions that save a hand-over each:
+ * the worker its hash names, with exceptions that each save a hand-over:
  * - a response to a request we sent goes to the worker that sent it, named by the salt
  *   in our branch (for a proxied request other than the next case, the Call-ID's);
  * - an out-of-dialog MESSAGE over UDP is served where it arrived: it has no state
  *   beyond its transaction, and its retransmissions come from the same address, which
- *   SO_REUSEPORT delivers to the same socket, so the same worker.
- * (A REGISTER answered without a transaction needs no owner at all: see stateless.)
+ *   SO_REUSEPORT delivers to the same socket, so the same worker;
+ * - an ACK for a final answer of ours goes to the worker named by the salt in our To
+ *   tag: the one that answered (the Call-ID's when it had a transaction, the arrival
+ *   worker when it had none).
+ * (A request answered without a transaction needs no owner at all: see stateless.)
  */
 static uint32_t owner_of(struct sip_server *s, const struct sip_msg *m, const struct net_rx *rx,
                          uint32_t here)
@@ -344,6 +352,10 @@ static uint32_t owner_of(struct sip_server *s, const struct sip_msg *m, const st
     } else if (m->method == SIP_M_MESSAGE && rx->transport == TRANSPORT_UDP &&
                !m->to.tag.len) {
         return here;
+    } else if (m->method == SIP_M_ACK && m->to.tag.len) {
+        int w = salt_worker(s, str_sub(m->to.tag, 0, 8)); /* a To tag of ours: core_to_tag */
+        if (w >= 0)
+            return (uint32_t)w;
     }
     return callid_owner(s, m->call_id);
 }
@@ -426,18 +438,34 @@ static unsigned parse_flags(const struct net_rx *rx)
 }
 
 /*
- * Whether a request is answered without a transaction: a REGISTER for one of our
- * domains with no Route (so the router answers it itself, the registrar never
- * forwards), when sip.stateless_register is on. Its answers go straight back; a
- * retransmission is processed again, which the registrar treats as the idempotent
- * refresh it is (docs/registrar.md). A REGISTER for another domain or with a Route
- * is proxied, so it keeps its transaction.
+ * Whether a request is answered without a transaction, so where it arrived. Both kinds
+ * are for one of our domains and have no Route and no To tag, so the router answers them
+ * itself and never forwards them:
+ * - a REGISTER, when sip.stateless_register is on. Its answers go straight back; a
+ *   retransmission is processed again, which the registrar treats as the idempotent
+ *   refresh it is (docs/registrar.md).
+ * - with auth.challenge = all, any other request from one of our users that carries no
+ *   Proxy-Authorization: the router can only challenge it (407) or refuse it. A
+ *   retransmission gets the same To tag again (core_to_tag), and the ACK for the 407
+ *   comes back here by its To tag (owner_of).
+ * A REGISTER for another domain or with a Route is proxied, so it keeps its transaction.
  */
 static bool stateless(struct sip_server *s, const struct sip_msg *m)
 {
-    if (m->method != SIP_M_REGISTER || !s->stateless_register ||
-        sip_msg_hdr(m, SIP_H_ROUTE))
+    if (sip_msg_hdr(m, SIP_H_ROUTE) || m->to.tag.len)
         return false;
+    if (m->method == SIP_M_REGISTER) {
+        if (!s->stateless_register)
+            return false;
+    } else if (!s->challenge_all || m->method == SIP_M_ACK || m->method == SIP_M_CANCEL ||
+               sip_msg_hdr(m, SIP_H_PROXY_AUTHORIZATION) ||
+               core__branch_worker(s, m->via.branch) >= 0) {
+        return false; /* credentials to check, or a request that passed here already */
+    } else {
+        struct sip_uri fu;
+        if (sip_uri_parse(m->from.uri, &fu) < 0 || !core__is_our_domain(s, fu.host))
+            return false;
+    }
     const struct sip_uri *u = &m->ruri;
     return (u->scheme == SIP_URI_SIP || u->scheme == SIP_URI_SIPS) &&
            core__is_local_host(s, u->host, u->has_port ? u->port : 0);
@@ -628,6 +656,7 @@ int sip_server_new(struct sip_server **out, const struct config *cfg, unsigned n
         return -ENOMEM;
     s->cfg = cfg;
     s->stateless_register = strcmp(cfg->sip.stateless_register, "on") == 0;
+    s->challenge_all = strcmp(cfg->auth.challenge, "all") == 0;
     s->nworkers = nworkers;
     if (deps)
         s->deps = *deps;
@@ -745,6 +774,8 @@ void sip_server_worker_start(struct worker *w, void *server)
     sw->hdrs = calloc(s->lim.max_headers, sizeof *sw->hdrs);
     sw->hdrs2 = calloc(s->lim.max_headers, sizeof *sw->hdrs2);
     random_token(sw->branch_salt, 8);
+    if (s->nworkers > 1 && worker_index(w) <= STEER_MAX_INDEX)
+        steer_tag(worker_index(w), sw->steer_tag);
     if (!sw->hdrs || !sw->hdrs2 || arena_new(&sw->arena, 8192, 1u << 20) < 0) {
         worker_free(sw);
         goto fail;

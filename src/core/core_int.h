@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "core/core.h"
 #include "core/service.h"
+#include "net/steer.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
 
@@ -22,6 +23,7 @@
 struct sip_server {
     const struct config *cfg;
     bool stateless_register; /* sip.stateless_register = on */
+    bool challenge_all;      /* auth.challenge = all */
     unsigned nworkers;
     struct net *net;
     struct sip_limits lim;
@@ -57,6 +59,9 @@ struct sip_worker {
     struct sip_hdr *hdrs2;
     uint64_t branch_seq;
     char branch_salt[9];
+    /* with several workers, this one's net/steer.h tag ("" with one): our branches and
+     * UDP Record-Route entries carry it so that the kernel gives what comes back here */
+    char steer_tag[STEER_TAG_LEN + 1];
 };
 
 /* Milliseconds on the worker's loop clock. */

@@ -263,6 +263,7 @@ static void make_branch(struct sip_worker *sw, const struct sip_msg *m, char *ou
     buf_append_byte(&b, '.');
     buf_append_str(&b, str_cstr(sw->branch_salt));
     buf_append_hex(&b, ++sw->branch_seq, 0);
+    buf_append_str(&b, str_cstr(sw->steer_tag));
     if (buf_nul(&b) < 0 && cap)
         out[0] = '\0'; /* cannot happen with the callers' 64 bytes */
 }
@@ -612,7 +613,7 @@ void proxy__server_terminated(struct sip_worker *sw, struct txn *st)
 /* One Record-Route entry facing a side: a sips: URI for a TLS side of a sips: request
  * (RFC 3261 §16.6 step 4), else sip: with the transport. */
 static int rr_entry(char *out, size_t cap, const char *addr, enum transport tp, const char *tok,
-                    bool sips)
+                    const char *steer, bool sips)
 {
     struct buf b = buf_over(out, cap);
     if (sips && tp == TRANSPORT_TLS) {
@@ -626,6 +627,11 @@ static int rr_entry(char *out, size_t cap, const char *addr, enum transport tp, 
     }
     buf_append(&b, ";lr;fl=", 7);
     buf_append_str(&b, str_cstr(tok));
+    if (tp == TRANSPORT_UDP && steer[0]) {
+        /* a parameter of its own, so that in-dialog requests arrive on this worker */
+        buf_append_byte(&b, ';');
+        buf_append_str(&b, str_cstr(steer));
+    }
     if (buf_append_byte(&b, '>') < 0 || buf_nul(&b) < 0)
         return -ENOBUFS;
     return (int)b.len;
@@ -640,11 +646,12 @@ static int record_route(struct sip_worker *sw, const struct net_dest *in_d,
     local_addr_text(sw, in_d->transport, in_d->addr.ss_family, a_in, sizeof a_in);
     flow_token(out_d, t_out, sizeof t_out);
     flow_token(in_d, t_in, sizeof t_in);
-    int n = rr_entry(out, cap, a_out, out_d->transport, t_out, sips);
+    int n = rr_entry(out, cap, a_out, out_d->transport, t_out, sw->steer_tag, sips);
     if (n < 0 || (size_t)n + 2 >= cap)
         return -ENOBUFS;
     memcpy(out + n, ", ", 2);
-    return rr_entry(out + n + 2, cap - (size_t)n - 2, a_in, in_d->transport, t_in, sips) < 0
+    return rr_entry(out + n + 2, cap - (size_t)n - 2, a_in, in_d->transport, t_in,
+                    sw->steer_tag, sips) < 0
                ? -ENOBUFS
                : 0;
 }
@@ -709,7 +716,7 @@ static int add_branch(struct proxy_ctx *c, const struct core_target *t, const st
         log_debug("proxy", "sips: branch to %s skipped: not reached over TLS", t->uri);
         return -EHOSTUNREACH;
     }
-    char branch[64], via[160], rrv[320];
+    char branch[64], via[160], rrv[384];
     make_branch(sw, m, branch, sizeof branch);
     if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0 ||
         (rr && record_route(sw, &in_d, &d, m->ruri.scheme == SIP_URI_SIPS, rrv,

@@ -153,8 +153,8 @@ int core_uac_send(struct sip_worker *sw, const struct core_target *targets, size
         if (proxy__target_dest(sw, &targets[i], &d) < 0)
             continue;
         char branch[64], via[160];
-        snprintf(branch, sizeof branch, "z9hG4bKu%s%llx", sw->branch_salt,
-                 (unsigned long long)++sw->branch_seq);
+        snprintf(branch, sizeof branch, "z9hG4bKu%s%llx%s", sw->branch_salt,
+                 (unsigned long long)++sw->branch_seq, sw->steer_tag);
         if (proxy__via_value(sw, &d, branch, via, sizeof via) < 0)
             continue;
         struct sip_hdr_add extra[8];
