@@ -29,18 +29,12 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "../cpu.h"
+
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
 #define MAX_SOCKETS 1000
-
-static double cpu_s(void)
-{
-    struct rusage r;
-    getrusage(RUSAGE_SELF, &r);
-    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-           (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
-}
 
 static int usage(void)
 {

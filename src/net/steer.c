@@ -46,19 +46,6 @@ void steer_tag(unsigned i, char out[STEER_TAG_LEN + 1])
     out[STEER_TAG_LEN] = '\0';
 }
 
-int steer_tag_index(const char *s, size_t len)
-{
-    static const char mark[] = STEER_MARK;
-    if (len < STEER_TAG_LEN)
-        return -1;
-    for (size_t k = 0; k < STEER_MARK_LEN; k++)
-        if (s[k] != mark[k])
-            return -1;
-    unsigned hi = (unsigned char)s[STEER_MARK_LEN] - 'a';
-    unsigned lo = (unsigned char)s[STEER_MARK_LEN + 1] - 'a';
-    return hi < 16 && lo < 16 ? (int)(hi << 4 | lo) : -1;
-}
-
 /* The mark's bytes j..j+3 as the big-endian word a BPF load yields. */
 static uint32_t mark_word(unsigned j)
 {

@@ -27,9 +27,6 @@
 /* The tag of socket (worker) index i <= STEER_MAX_INDEX, NUL-terminated. */
 void steer_tag(unsigned i, char out[STEER_TAG_LEN + 1]);
 
-/* The index a tag at the start of s names, or -1. */
-int steer_tag_index(const char *s, size_t len);
-
 /*
  * Attaches the program to the group fd belongs to. Sockets are numbered in the
  * order they joined the group. Returns 0 or a negative errno.
