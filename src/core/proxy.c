@@ -67,9 +67,15 @@ static int status_rank(uint16_t s)
     return (s / 100) * 1000 + (s % 100);
 }
 
-static void local_addr_text(struct sip_worker *sw, enum transport tp, int family, char *out,
-                            size_t cap)
+static void local_addr_text(struct sip_worker *sw, enum transport tp,
+                            const struct sockaddr_storage *peer, char *out, size_t cap)
 {
+    int family = peer->ss_family;
+    struct sockaddr_storage toward;
+    if (family != AF_UNSPEC && net_local_addr_toward(sw->srv->net, tp, peer, &toward) == 0) {
+        net_addr_str(&toward, out, cap); /* a wildcard listener: the address toward peer */
+        return;
+    }
     const struct sockaddr_storage *ss = net_local_addr(sw->srv->net, tp, family);
     /* a registration flow whose peer address was not kept (no NAT): any family of tp */
     if (!ss && family == AF_UNSPEC)
@@ -642,8 +648,8 @@ static int record_route(struct sip_worker *sw, const struct net_dest *in_d,
                         const struct net_dest *out_d, bool sips, char *out, size_t cap)
 {
     char a_out[64], a_in[64], t_out[48], t_in[48];
-    local_addr_text(sw, out_d->transport, out_d->addr.ss_family, a_out, sizeof a_out);
-    local_addr_text(sw, in_d->transport, in_d->addr.ss_family, a_in, sizeof a_in);
+    local_addr_text(sw, out_d->transport, &out_d->addr, a_out, sizeof a_out);
+    local_addr_text(sw, in_d->transport, &in_d->addr, a_in, sizeof a_in);
     flow_token(out_d, t_out, sizeof t_out);
     flow_token(in_d, t_in, sizeof t_in);
     int n = rr_entry(out, cap, a_out, out_d->transport, t_out, sw->steer_tag, sips);
@@ -660,7 +666,7 @@ int proxy__via_value(struct sip_worker *sw, const struct net_dest *d, const char
                      char *out, size_t cap)
 {
     char a[64];
-    local_addr_text(sw, d->transport, d->addr.ss_family, a, sizeof a);
+    local_addr_text(sw, d->transport, &d->addr, a, sizeof a);
     static const char *const up[] = { "UDP", "TCP", "TLS", "WS", "WSS" };
     struct buf b = buf_over(out, cap);
     buf_append(&b, "SIP/2.0/", 8);

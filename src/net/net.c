@@ -318,6 +318,73 @@ const struct sockaddr_storage *net_local_addr(const struct net *n, enum transpor
     return NULL;
 }
 
+static bool is_wildcard(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return ss->ss_family == AF_INET6 &&
+           IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* Source addresses the kernel chose toward peers, per thread, kept TOWARD_TTL_MS. */
+#define TOWARD_SLOTS 64
+#define TOWARD_TTL_MS 60000
+struct toward {
+    uint8_t key[19]; /* the peer's address without port (addr_key) */
+    size_t keylen;
+    struct sockaddr_storage local;
+    uint64_t at;
+};
+static _Thread_local struct toward toward_cache[TOWARD_SLOTS];
+
+static int route_source(const struct sockaddr_storage *peer, struct sockaddr_storage *out)
+{
+    static const uint8_t zero_key[16];
+    uint8_t k[19];
+    size_t kl = addr_key(peer, k, false);
+    struct toward *c = &toward_cache[map_siphash(zero_key, k, kl, false) % TOWARD_SLOTS];
+    uint64_t now = clock_mono_ms();
+    if (c->at && now - c->at < TOWARD_TTL_MS && c->keylen == kl && memcmp(c->key, k, kl) == 0) {
+        *out = c->local;
+        return 0;
+    }
+    struct sockaddr_storage p = *peer;
+    set_port(&p, 9); /* any port: connect() on UDP only picks the route and source */
+    int fd = socket(p.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    socklen_t l = sizeof *out;
+    int rc = 0;
+    if (connect(fd, (struct sockaddr *)&p, net_addr_len(&p)) < 0 ||
+        getsockname(fd, (struct sockaddr *)out, &l) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc < 0)
+        return rc;
+    memcpy(c->key, k, kl);
+    c->keylen = kl;
+    c->local = *out;
+    c->at = now;
+    return 0;
+}
+
+int net_local_addr_toward(const struct net *n, enum transport t,
+                          const struct sockaddr_storage *peer, struct sockaddr_storage *out)
+{
+    const struct sockaddr_storage *l = net_local_addr(n, t, peer->ss_family);
+    if (!l)
+        return -EAFNOSUPPORT;
+    if (!is_wildcard(l)) {
+        *out = *l;
+        return 0;
+    }
+    int rc = route_source(peer, out);
+    if (rc < 0)
+        return rc;
+    set_port(out, net_addr_port(l));
+    return 0;
+}
+
 static void alive_set(struct net *n, uint64_t id, bool on)
 {
     pthread_mutex_lock(&n->flows_lock);

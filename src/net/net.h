@@ -194,6 +194,14 @@ size_t net_write_queue_limit(const struct net_worker *nw);
 void net_get_stats(const struct net *n, struct net_stats *out);
 /* The address a listener of this transport and family is bound to (for Via / Record-Route). */
 const struct sockaddr_storage *net_local_addr(const struct net *n, enum transport t, int family);
+/*
+ * The address a peer reaches us at over t: the listener's of the peer's family, or, when
+ * that listener is a wildcard (0.0.0.0, ::), the source address the kernel routes from
+ * toward the peer, with the listener's port (looked up with a connect()ed UDP socket,
+ * remembered per thread for a minute). For Via and Record-Route. 0 or a negative errno.
+ */
+int net_local_addr_toward(const struct net *n, enum transport t,
+                          const struct sockaddr_storage *peer, struct sockaddr_storage *out);
 
 /* "1.2.3.4:5060" or "[::1]:5060" into buf (size >= 64). Returns buf. */
 const char *net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
