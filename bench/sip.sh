@@ -137,6 +137,9 @@ search() {
     local name=$1 scen=$2 csv=$3
     shift 3
     local rate=250 best=0 best_off=0 fail_rate=0 r st succ nfail secs ach i
+    # the previous search may have overloaded the server: let it drain first, so that
+    # this one's first steps do not fail on the last one's backlog
+    wait_quiet "$SERVER_PID" >&2
     while [ "$rate" -le "$MAX_RATE" ]; do
         r=$(sipp_run "$name-$rate" "$rate" $((rate * STEP_SECS)) "$scen" "$csv" "$@")
         read -r st succ nfail secs <<<"$r"
