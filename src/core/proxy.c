@@ -843,15 +843,10 @@ static int retarget_target(struct sip_worker *sw, str uri, struct core_target *t
     t->transport = TRANSPORT_UDP;
     t->addr = *ss;
     t->has_addr = true;
-    if (ss->ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&t->addr;
-        if (a->sin_addr.s_addr == htonl(INADDR_ANY))
-            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&t->addr;
-        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
-            a->sin6_addr = in6addr_loopback;
-    }
+    if (net_addr_is_wildcard(ss) && ss->ss_family == AF_INET) /* we are reached on loopback */
+        ((struct sockaddr_in *)&t->addr)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (net_addr_is_wildcard(ss) && ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&t->addr)->sin6_addr = in6addr_loopback;
     return 0;
 }
 

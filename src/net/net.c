@@ -318,7 +318,7 @@ const struct sockaddr_storage *net_local_addr(const struct net *n, enum transpor
     return NULL;
 }
 
-static bool is_wildcard(const struct sockaddr_storage *ss)
+bool net_addr_is_wildcard(const struct sockaddr_storage *ss)
 {
     if (ss->ss_family == AF_INET)
         return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
@@ -374,7 +374,7 @@ int net_local_addr_toward(const struct net *n, enum transport t,
     const struct sockaddr_storage *l = net_local_addr(n, t, peer->ss_family);
     if (!l)
         return -EAFNOSUPPORT;
-    if (!is_wildcard(l)) {
+    if (!net_addr_is_wildcard(l)) {
         *out = *l;
         return 0;
     }

@@ -207,6 +207,8 @@ int net_local_addr_toward(const struct net *n, enum transport t,
 const char *net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 /* Address and port equality. */
 bool net_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* Whether ss is the any-address of its family (0.0.0.0 or ::): a wildcard listener. */
+bool net_addr_is_wildcard(const struct sockaddr_storage *ss);
 uint16_t net_addr_port(const struct sockaddr_storage *ss);
 /* The length of ss's socket address by its family (IPv4 or IPv6), for sendto and the like. */
 socklen_t net_addr_len(const struct sockaddr_storage *ss);

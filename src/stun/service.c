@@ -1045,13 +1045,6 @@ static bool pick_interface_addr(int family, struct sockaddr_storage *out)
     return found;
 }
 
-static bool is_wildcard(const struct sockaddr_storage *a)
-{
-    if (a->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
-    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
-}
-
 /* Chooses the relay address of each family: turn.relay_address, a listening address, an interface. */
 static int choose_relays(struct turn_service *svc)
 {
@@ -1081,7 +1074,7 @@ static int choose_relays(struct turn_service *svc)
     }
     for (size_t i = 0; i < cfg->turn.listen.n; i++) {
         const struct sockaddr_storage *a = &cfg->turn.listen.v[i].addr;
-        if (is_wildcard(a))
+        if (net_addr_is_wildcard(a))
             continue;
         if (a->ss_family == AF_INET && !svc->have4) {
             svc->relay4 = *a;
@@ -1094,7 +1087,7 @@ static int choose_relays(struct turn_service *svc)
     bool any4 = false, any6 = false;
     for (size_t i = 0; i < cfg->turn.listen.n; i++) {
         const struct sockaddr_storage *a = &cfg->turn.listen.v[i].addr;
-        if (is_wildcard(a))
+        if (net_addr_is_wildcard(a))
             *(a->ss_family == AF_INET ? &any4 : &any6) = true;
     }
     if (any4 && !svc->have4)
@@ -1104,7 +1097,7 @@ static int choose_relays(struct turn_service *svc)
     if (!svc->have6)
         svc->have6 = pick_interface_addr(AF_INET6, &svc->relay6) &&
                      !IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&svc->relay6)->sin6_addr);
-    if (svc->have6 && is_wildcard(&svc->relay6))
+    if (svc->have6 && net_addr_is_wildcard(&svc->relay6))
         svc->have6 = false;
     ((struct sockaddr_in *)&svc->relay4)->sin_port = 0;
     ((struct sockaddr_in6 *)&svc->relay6)->sin6_port = 0;
@@ -1129,7 +1122,7 @@ int turn_service_new(struct turn_service **out, const struct config *cfg, turn_l
         return rc;
     }
     for (size_t i = 0; i < cfg->turn.listen.n; i++)
-        if (!is_wildcard(&cfg->turn.listen.v[i].addr))
+        if (!net_addr_is_wildcard(&cfg->turn.listen.v[i].addr))
             turn_shared_deny_addr(svc->sh, (const struct sockaddr *)&cfg->turn.listen.v[i].addr);
     if (svc->have4)
         turn_shared_deny_addr(svc->sh, (const struct sockaddr *)&svc->relay4);

@@ -363,11 +363,9 @@ static void local_contact(const struct core_req *r, char *out, size_t cap)
 {
     const struct net_rx *rx = r->rx;
     char a[80] = "";
-    if (rx->local && (rx->local->ss_family == AF_INET || rx->local->ss_family == AF_INET6)) {
+    if (rx->local && (rx->local->ss_family == AF_INET || rx->local->ss_family == AF_INET6) &&
+        !net_addr_is_wildcard(rx->local))
         net_addr_str(rx->local, a, sizeof a);
-        if (str_has_prefix(str_cstr(a), STR("0.0.0.0")) || str_has_prefix(str_cstr(a), STR("[::]")))
-            a[0] = 0;
-    }
     if (!a[0]) {
         const struct sip_uri *u = &r->m->ruri;
         if (u->has_port)
