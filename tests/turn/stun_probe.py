@@ -127,6 +127,10 @@ def exchange(proto, host, port, data):
     if proto == "udp":
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(2)
+        # STUN_PROBE_PORT: a source port of the test's own, where an ephemeral one could be
+        # the port of an earlier probe whose allocation still lives (437 Allocation Mismatch)
+        if os.environ.get("STUN_PROBE_PORT"):
+            s.bind(("127.0.0.1", int(os.environ["STUN_PROBE_PORT"])))
         s.sendto(data, (host, port))
         return s.recv(65536), s
     s = socket.create_connection((host, port), timeout=2)

@@ -98,7 +98,8 @@ expect_match "REST password from the wrong secret: refused" "Cannot complete All
 for i in 1 2 3 4 5; do last=$($PROBE udp 127.0.0.1 $A allocate erin pw); done
 expect_eq "per-user quota: 486 Allocation Quota Reached" "error 486" "$last"
 expect_match "per-user quota logged" "user 'erin': 486" "$(cat "$T/a.log")"
-expect_match "another user is not affected" "^relay " "$($PROBE udp 127.0.0.1 $A allocate u1 pw1)"
+expect_match "another user is not affected" "^relay " \
+    "$(STUN_PROBE_PORT=13499 $PROBE udp 127.0.0.1 $A allocate u1 pw1)"
 
 # A second rtcd without allow_peers: loopback peers are denied → 403
 start_rtcd b --only turn --set server.workers=1 \
